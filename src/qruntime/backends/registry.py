@@ -1,0 +1,153 @@
+"""Named backends a program can run on, built lazily and cached per process.
+
+``aer_simulator`` is the ideal simulator; ``fake_<device>`` is Aer with the noise model and
+coupling map of a real device calibration snapshot from ``qiskit_ibm_runtime.fake_provider``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+
+from qiskit.providers import BackendV2
+
+from qruntime.backends.info import BackendInfo
+from qruntime.domain.errors import UnknownBackendError
+
+IDEAL_SIMULATOR = "aer_simulator"
+GPU_SIMULATOR = "aer_simulator_gpu"
+_FAKE_PROVIDER = "qiskit_ibm_runtime.fake_provider"
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """How to describe a backend without simulating anything, and how to build it."""
+
+    name: str
+    describe: Callable[[], BackendInfo]
+    build: Callable[[], BackendV2]
+
+
+class BackendRegistry:
+    """Looks backends up by name; each is described and built at most once."""
+
+    def __init__(self, entries: Iterable[BackendEntry]):
+        self._entries = {entry.name: entry for entry in entries}
+        self._infos: dict[str, BackendInfo] = {}
+        self._backends: dict[str, BackendV2] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def info(self, name: str) -> BackendInfo:
+        entry = self._entry(name)
+        with self._lock:
+            if name not in self._infos:
+                self._infos[name] = entry.describe()
+            return self._infos[name]
+
+    def infos(self) -> list[BackendInfo]:
+        return [self.info(name) for name in self.names()]
+
+    def get(self, name: str) -> BackendV2:
+        """The backend object itself: a real Qiskit ``BackendV2`` (an Aer simulator)."""
+        entry = self._entry(name)
+        with self._lock:
+            if name not in self._backends:
+                self._backends[name] = entry.build()
+            return self._backends[name]
+
+    def _entry(self, name: str) -> BackendEntry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownBackendError(name, self.names()) from None
+
+
+def _describe(backend: BackendV2, name: str, description: str, noisy: bool) -> BackendInfo:
+    coupling = backend.coupling_map
+    return BackendInfo(
+        name=name,
+        description=description,
+        num_qubits=backend.num_qubits,
+        basis_gates=sorted(backend.operation_names),
+        coupling_map_edges=len(coupling.get_edges()) if coupling is not None else None,
+        noisy=noisy,
+    )
+
+
+def _ideal_entry(name: str, device: str) -> BackendEntry:
+    def build() -> BackendV2:
+        from qiskit_aer import AerSimulator
+
+        return AerSimulator(device=device)
+
+    def describe() -> BackendInfo:
+        info = _describe(build(), name, f"Ideal (noiseless) Aer simulator on {device}.", False)
+        return BackendInfo(**{**info.to_json(), "device": device})
+
+    return BackendEntry(name, describe, build)
+
+
+def _fake_device_entry(class_name: str, name: str) -> BackendEntry:
+    def snapshot() -> BackendV2:
+        return getattr(importlib.import_module(_FAKE_PROVIDER), class_name)()
+
+    def build() -> BackendV2:
+        from qiskit_aer import AerSimulator
+
+        backend = AerSimulator.from_backend(snapshot())
+        backend.name = name  # Aer would call it "aer_simulator_from(fake_x)"
+        return backend
+
+    def describe() -> BackendInfo:
+        device = name.removeprefix("fake_")
+        text = f"Aer with the noise model and coupling map of the {device} device snapshot."
+        return _describe(snapshot(), name, text, True)
+
+    return BackendEntry(name, describe, build)
+
+
+def _fake_device_entries() -> list[BackendEntry]:
+    """One entry per ``Fake*V2`` class; names come from the class, so nothing is loaded yet."""
+    provider = importlib.import_module(_FAKE_PROVIDER)
+    entries = []
+    for class_name in dir(provider):
+        cls = getattr(provider, class_name)
+        name = getattr(cls, "backend_name", None)
+        if class_name.startswith("Fake") and class_name.endswith("V2") and isinstance(name, str):
+            entries.append(_fake_device_entry(class_name, name))
+    return entries
+
+
+def _gpu_available() -> bool:
+    from qiskit_aer import AerSimulator
+
+    return "GPU" in AerSimulator().available_devices()
+
+
+def build_default_registry(*, include_fake_devices: bool = True) -> BackendRegistry:
+    """The registry every server and worker uses unless configured otherwise."""
+    entries = [_ideal_entry(IDEAL_SIMULATOR, "CPU")]
+    if _gpu_available():
+        entries.append(_ideal_entry(GPU_SIMULATOR, "GPU"))
+    if include_fake_devices:
+        entries.extend(_fake_device_entries())
+    return BackendRegistry(entries)
+
+
+@cache
+def default_registry() -> BackendRegistry:
+    return build_default_registry()
+
+
+def get_backend(name: str) -> BackendV2:
+    """Shortcut for ``default_registry().get(name)``."""
+    return default_registry().get(name)

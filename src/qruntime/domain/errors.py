@@ -1,0 +1,82 @@
+"""The error tree shared by every layer; the API maps each class to one HTTP status.
+
+QRuntimeError
+├── ValidationFailed             bad input from a user; carries every problem found
+│   ├── InvalidMetadataError     program metadata breaks a rule
+│   ├── InvalidSourceError       program source cannot be accepted
+│   └── InvalidInputsError       job inputs do not satisfy spec.parameters
+├── SerializationError           a payload cannot be encoded or decoded
+└── BackendError
+    ├── UnknownBackendError      no backend has that name
+    └── BackendRequirementsError backend does not meet the program's requirements
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class QRuntimeError(Exception):
+    """Base of every error qruntime raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One rule that a value broke, located by a dotted path such as ``metadata.name``."""
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class ValidationFailed(QRuntimeError, ValueError):
+    """Input was refused; ``problems`` lists every violation, not only the first."""
+
+    what = "input"
+
+    def __init__(self, problems: list[Problem] | Problem | str):
+        if isinstance(problems, str):
+            problems = [Problem("", problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if len(self.problems) == 1:
+            return f"invalid {self.what}: {self.problems[0]}"
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        return f"invalid {self.what} ({len(self.problems)} problems):\n{lines}"
+
+
+class InvalidMetadataError(ValidationFailed):
+    what = "program metadata"
+
+
+class InvalidSourceError(ValidationFailed):
+    what = "program source"
+
+
+class InvalidInputsError(ValidationFailed):
+    what = "job inputs"
+
+
+class SerializationError(QRuntimeError, ValueError):
+    """A value cannot be encoded, or a payload cannot be decoded safely."""
+
+
+class BackendError(QRuntimeError):
+    """Base of backend lookup and requirement failures."""
+
+
+class UnknownBackendError(BackendError, LookupError):
+    def __init__(self, name: str, known: list[str]):
+        self.name = name
+        sample = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+        super().__init__(f"unknown backend {name!r}; available backends include: {sample}")
+
+
+class BackendRequirementsError(BackendError, ValidationFailed):
+    what = "backend"

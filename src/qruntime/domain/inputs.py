@@ -1,0 +1,109 @@
+"""Check decoded job inputs against ``spec.parameters`` before a job is queued.
+
+Inputs arrive decoded: numpy scalars and arrays, tuples and circuits must pass for their JSON kin.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
+from jsonschema.validators import extend, validator_for
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+
+from qruntime.domain.errors import InvalidInputsError, InvalidMetadataError, Problem
+
+if TYPE_CHECKING:
+    from qruntime.domain.metadata import ProgramMetadata
+
+_MAX_MESSAGE_CHARS = 500
+
+
+def validate_inputs(metadata: ProgramMetadata, inputs: dict[str, Any]) -> None:
+    """Raise InvalidInputsError listing every way ``inputs`` breaks ``metadata.spec.parameters``."""
+    if not isinstance(inputs, dict):
+        raise InvalidInputsError(
+            Problem(
+                "inputs", f"inputs must be a dict of parameter values, got {type(inputs).__name__}"
+            )
+        )
+    schema = metadata.spec.parameters
+    if schema is None:
+        return
+    validator = inputs_validator(schema)
+    try:
+        errors = list(validator.iter_errors(_comparable(inputs)))
+    except Unresolvable as exc:
+        raise InvalidMetadataError(
+            Problem("metadata.spec.parameters", f"cannot resolve a $ref: {exc}")
+        ) from None
+    if errors:
+        raise InvalidInputsError([_problem(error) for error in errors])
+
+
+def inputs_validator(schema: dict[str, Any]) -> Validator:
+    """A validator for ``schema`` that knows numpy values and never fetches remote ``$ref``s."""
+    cls = _numpy_aware(validator_for(schema, default=Draft202012Validator))
+    return cls(schema, registry=Registry())
+
+
+@functools.cache
+def _numpy_aware(cls: type[Validator]) -> type[Validator]:
+    base = cls.TYPE_CHECKER
+
+    def is_integer(checker: Any, instance: Any) -> bool:
+        return base.is_type(instance, "integer") or isinstance(instance, np.integer)
+
+    def is_number(checker: Any, instance: Any) -> bool:
+        # jsonschema counts complex as a number (numbers.Number); JSON has no complex numbers.
+        if isinstance(instance, complex | np.complexfloating):
+            return False
+        return base.is_type(instance, "number") or isinstance(instance, np.integer | np.floating)
+
+    def is_array(checker: Any, instance: Any) -> bool:
+        return base.is_type(instance, "array") or isinstance(instance, tuple | np.ndarray)
+
+    def is_boolean(checker: Any, instance: Any) -> bool:
+        return base.is_type(instance, "boolean") or isinstance(instance, np.bool_)
+
+    checker = base.redefine_many(
+        {"integer": is_integer, "number": is_number, "array": is_array, "boolean": is_boolean}
+    )
+    return extend(cls, type_checker=checker)
+
+
+def _comparable(value: Any) -> Any:
+    """Copy inputs with numpy values as plain Python so ``enum``, ``const`` and messages behave.
+
+    Numpy arrays compare elementwise, which breaks jsonschema's equality checks; the type checker
+    alone would accept them but not compare them. Other objects (circuits...) are left as they are.
+    """
+    if isinstance(value, np.ndarray):
+        return _comparable(value.tolist()) if value.dtype == object else value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_comparable(v) for v in value]
+    return value
+
+
+def _problem(error: ValidationError) -> Problem:
+    location = "inputs" + "".join(
+        f"[{part}]"
+        if isinstance(part, int)
+        else f".{part}"
+        if isinstance(part, str) and part.isidentifier()
+        else f"[{part!r}]"
+        for part in error.absolute_path
+    )
+    message = error.message
+    if len(message) > _MAX_MESSAGE_CHARS:
+        message = message[: _MAX_MESSAGE_CHARS - 3] + "..."
+    return Problem(location, message)

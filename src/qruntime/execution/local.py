@@ -1,0 +1,264 @@
+"""LocalExecutor: one fresh OS process (and process group) per job on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qruntime.domain.events import (
+    CancelledEvent,
+    ErrorEvent,
+    InterimEvent,
+    JobEvent,
+    LogEvent,
+    ResultEvent,
+    TerminalEvent,
+)
+from qruntime.domain.job import JobReason
+from qruntime.execution.executor import Executor
+from qruntime.execution.exits import describe_exit
+from qruntime.execution.output_lines import iter_lines
+from qruntime.execution.protocol import DEFAULT_MAX_FRAME_BYTES, ProtocolError, read_frame
+from qruntime.execution.request import JobRequest
+
+#: How long a worker may take to import, build its backend and decode inputs.
+DEFAULT_START_TIMEOUT = 120.0
+#: How long to wait for pipes to close after the process group is gone.
+DRAIN_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class LocalExecutorConfig:
+    python: str = sys.executable
+    start_timeout: float = DEFAULT_START_TIMEOUT
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    workdir_root: Path | None = None
+    event_queue_size: int = 1024
+
+
+@dataclass
+class _Job:
+    """Supervisor-side state of one running worker."""
+
+    request: JobRequest
+    process: asyncio.subprocess.Process
+    workdir: Path
+    event_fd: int
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    stop_event: TerminalEvent | None = None
+    reported: TerminalEvent | None = None
+    last_seq: int = 0
+
+    def request_stop(self, event: TerminalEvent) -> None:
+        if self.stop_event is None:
+            self.stop_event = event
+        self.stop.set()
+
+
+class LocalExecutor(Executor):
+    """Runs each job in ``python -m qruntime.execution.worker`` in its own session."""
+
+    def __init__(self, config: LocalExecutorConfig | None = None):
+        self.config = config or LocalExecutorConfig()
+        self._jobs: dict[str, _Job] = {}
+
+    async def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:
+        job = await self._start(request)
+        queue: asyncio.Queue[JobEvent] = asyncio.Queue(self.config.event_queue_size)
+        supervisor = asyncio.create_task(self._supervise(job, queue))
+        try:
+            while True:
+                event = await queue.get()
+                yield event
+                if event.terminal:
+                    break
+        finally:
+            if not supervisor.done():
+                job.request_stop(CancelledEvent(JobReason.CANCELLED_BY_USER, "consumer went away"))
+                _kill_group(job.process)
+                supervisor.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await supervisor
+            self._jobs.pop(request.job_id, None)
+            shutil.rmtree(job.workdir, ignore_errors=True)
+
+    async def cancel(self, job_id: str) -> bool:
+        job = self._jobs.get(job_id)
+        if job is None or job.process.returncode is not None:
+            return False
+        job.request_stop(CancelledEvent(JobReason.CANCELLED_BY_USER, "cancelled by request"))
+        return True
+
+    def running_jobs(self) -> list[str]:
+        return list(self._jobs)
+
+    async def _start(self, request: JobRequest) -> _Job:
+        if request.job_id in self._jobs:
+            raise ValueError(f"job {request.job_id!r} is already running")
+        workdir = Path(tempfile.mkdtemp(prefix="qruntime-job-", dir=self.config.workdir_root))
+        job_r, job_w = os.pipe()
+        event_r, event_w = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                self.config.python,
+                "-m",
+                "qruntime.execution.worker",
+                str(job_r),
+                str(event_w),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(job_r, event_w),
+                start_new_session=True,
+                cwd=workdir,
+            )
+        except BaseException:
+            for fd in (job_r, job_w, event_r, event_w):
+                os.close(fd)
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(job_r)
+                os.close(event_w)
+        job = _Job(request, process, workdir, event_r)
+        self._jobs[request.job_id] = job
+        payload = json.dumps(request.to_json()).encode()
+        asyncio.get_running_loop().run_in_executor(None, _send_and_close, job_w, payload)
+        return job
+
+    async def _supervise(self, job: _Job, queue: asyncio.Queue[JobEvent]) -> None:
+        events, transport = await _open_reader(job.event_fd)
+        pumps = [
+            asyncio.create_task(self._pump_events(job, events, queue)),
+            asyncio.create_task(_pump_lines(job.process.stdout, "stdout", queue)),
+            asyncio.create_task(_pump_lines(job.process.stderr, "stderr", queue)),
+        ]
+        try:
+            await self._wait_for_end(job)
+        finally:
+            _kill_group(job.process)
+            await job.process.wait()
+            _kill_group(job.process)  # whatever the program left behind in its group
+            _, stuck = await asyncio.wait(pumps, timeout=DRAIN_TIMEOUT)
+            for task in stuck:
+                task.cancel()
+            transport.close()
+        await queue.put(self._outcome(job))
+
+    async def _wait_for_end(self, job: _Job) -> None:
+        """Return once the process exited, or after asking it to stop for a reason."""
+        exited = asyncio.create_task(job.process.wait())
+        stopped = asyncio.create_task(job.stop.wait())
+        started = asyncio.create_task(job.started.wait())
+        try:
+            await asyncio.wait(
+                {exited, stopped, started},
+                timeout=self.config.start_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not (exited.done() or stopped.done() or started.done()):
+                message = f"the worker did not start within {self.config.start_timeout:g} s"
+                job.request_stop(ErrorEvent(message, JobReason.PROCESS_CRASHED))
+                return
+            if started.done() and not (exited.done() or stopped.done()):
+                limit = job.request.max_execution_time
+                await asyncio.wait(
+                    {exited, stopped}, timeout=limit, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not (exited.done() or stopped.done()):
+                    message = f"the job ran longer than its max_execution_time of {limit:g} s"
+                    job.request_stop(CancelledEvent(JobReason.RAN_TOO_LONG, message))
+        finally:
+            for task in (exited, stopped, started):
+                task.cancel()
+
+    async def _pump_events(
+        self, job: _Job, reader: asyncio.StreamReader, queue: asyncio.Queue[JobEvent]
+    ) -> None:
+        try:
+            while (
+                message := await read_frame(reader, max_bytes=self.config.max_frame_bytes)
+            ) is not None:
+                event = self._accept(job, message)
+                if event is not None:
+                    await queue.put(event)
+        except ProtocolError as exc:
+            message = f"the job's event pipe carried invalid data: {exc}"
+            job.request_stop(ErrorEvent(message, JobReason.PROTOCOL_VIOLATION))
+
+    def _accept(self, job: _Job, message: dict) -> InterimEvent | None:
+        """Check one worker message against the protocol; only interim events go out live."""
+        kind = message["type"]
+        if job.reported is not None:
+            raise ProtocolError(f"a {kind!r} message arrived after the job's final message")
+        if kind == "started":
+            job.started.set()
+            return None
+        if kind == "interim":
+            seq, data = message.get("seq"), message.get("data")
+            if seq != job.last_seq + 1 or not isinstance(data, str):
+                raise ProtocolError(
+                    f"interim message out of sequence (expected {job.last_seq + 1})"
+                )
+            job.last_seq = seq
+            return InterimEvent(seq, data)
+        field_name = "data" if kind == "result" else "message"
+        value = message.get(field_name)
+        if not isinstance(value, str):
+            raise ProtocolError(f"a {kind!r} message without a string {field_name!r}")
+        job.reported = ResultEvent(value) if kind == "result" else ErrorEvent(value)
+        return None
+
+    @staticmethod
+    def _outcome(job: _Job) -> TerminalEvent:
+        if job.stop_event is not None:
+            return job.stop_event
+        if job.reported is not None:
+            return job.reported
+        return ErrorEvent(describe_exit(job.process.returncode or 0), JobReason.PROCESS_CRASHED)
+
+
+async def _pump_lines(
+    stream: asyncio.StreamReader | None, name: str, queue: asyncio.Queue[JobEvent]
+) -> None:
+    if stream is None:
+        return
+    async for line in iter_lines(stream):
+        await queue.put(LogEvent(line, name))  # type: ignore[arg-type]
+
+
+async def _open_reader(fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**20)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
+    )
+    return reader, transport
+
+
+def _send_and_close(fd: int, payload: bytes) -> None:
+    """Hand the request to the worker; a worker that died first is reported elsewhere."""
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)

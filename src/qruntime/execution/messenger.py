@@ -1,0 +1,28 @@
+"""The ``user_messenger`` a program receives: interim results go to the supervisor's pipe."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from qruntime.execution.protocol import write_frame
+from qruntime.serialization import RuntimeEncoder
+
+
+class UserMessenger:
+    """Sends numbered interim results; ``final=True`` is the result when ``main`` returns None."""
+
+    def __init__(self, event_fd: int):
+        self._event_fd = event_fd
+        self._seq = 0
+        self.final_data: str | None = None
+
+    def publish(
+        self, message: Any, encoder: type[json.JSONEncoder] = RuntimeEncoder, final: bool = False
+    ) -> None:
+        data = json.dumps(message, cls=encoder)
+        if final:
+            self.final_data = data
+            return
+        self._seq += 1
+        write_frame(self._event_fd, {"type": "interim", "seq": self._seq, "data": data})

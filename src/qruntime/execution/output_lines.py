@@ -1,0 +1,29 @@
+"""Split a program's stdout/stderr into log lines without trusting it to end lines."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+#: A line longer than this is cut into pieces, so one huge line cannot exhaust memory.
+MAX_LINE_BYTES = 64 * 1024
+
+
+async def iter_lines(
+    stream: asyncio.StreamReader, *, max_line_bytes: int = MAX_LINE_BYTES
+) -> AsyncIterator[str]:
+    pending = b""
+    while chunk := await stream.read(max_line_bytes):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield _text(line)
+        while len(pending) >= max_line_bytes:
+            yield _text(pending[:max_line_bytes])
+            pending = pending[max_line_bytes:]
+    if pending:
+        yield _text(pending)
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace").removesuffix("\r")

@@ -1,0 +1,92 @@
+"""Child-process entry point: run one job and report on the event pipe.
+
+Started as ``python -m qruntime.execution.worker JOB_FD EVENT_FD``; reads a JobRequest from
+JOB_FD, then loads the program, builds the backend and calls ``main``. Program output on
+stdout/stderr is the supervisor's log; only this module writes to EVENT_FD.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from types import TracebackType
+
+from qruntime.backends import get_backend
+from qruntime.execution.exits import EXIT_EVENT_PIPE_LOST
+from qruntime.execution.messenger import UserMessenger
+from qruntime.execution.program_loader import load_program, program_filename
+from qruntime.execution.protocol import write_frame
+from qruntime.execution.request import JobRequest
+from qruntime.serialization import RuntimeDecoder, RuntimeEncoder
+
+
+def read_request(job_fd: int) -> JobRequest:
+    chunks = []
+    while chunk := os.read(job_fd, 1 << 20):
+        chunks.append(chunk)
+    os.close(job_fd)
+    return JobRequest.from_json(json.loads(b"".join(chunks)))
+
+
+def run_job(request: JobRequest, event_fd: int) -> int:
+    """Run the program; return the exit status the worker should end with."""
+    try:
+        backend = get_backend(request.backend_name)
+        inputs = json.loads(request.inputs, cls=RuntimeDecoder)
+    except Exception as exc:
+        _report_error(event_fd, f"the job could not be set up: {type(exc).__name__}: {exc}")
+        return 1
+    write_frame(event_fd, {"type": "started"})
+    messenger = UserMessenger(event_fd)
+    try:
+        module = load_program(request.source, request.program_name)
+        result = module.main(backend, messenger, **inputs)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt from a program are failures too
+        _report_error(event_fd, _program_traceback(exc, program_filename(request.program_name)))
+        return 1
+    if result is None and messenger.final_data is not None:
+        data = messenger.final_data
+    else:
+        try:
+            data = json.dumps(result, cls=RuntimeEncoder)
+        except (TypeError, ValueError) as exc:
+            message = f"the value returned by main() could not be encoded by RuntimeEncoder: {exc}"
+            _report_error(event_fd, message)
+            return 1
+    write_frame(event_fd, {"type": "result", "data": data})
+    return 0
+
+
+def _report_error(event_fd: int, message: str) -> None:
+    write_frame(event_fd, {"type": "error", "message": message})
+
+
+def _program_traceback(exc: BaseException, filename: str) -> str:
+    """The traceback from the program's first frame on, without the worker's own frames."""
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != filename:
+        tb = tb.tb_next
+    lines = traceback.format_exception(type(exc), exc, tb or exc.__traceback__)
+    return "".join(lines).rstrip()
+
+
+def main(argv: list[str]) -> None:
+    job_fd, event_fd = int(argv[1]), int(argv[2])
+    os.set_inheritable(event_fd, False)  # programs' own subprocesses must not hold the pipe
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    request = read_request(job_fd)
+    sys.argv = [program_filename(request.program_name)]
+    try:
+        status = run_job(request, event_fd)
+    except OSError:  # the program closed or broke the event pipe; the supervisor says so
+        status = EXIT_EVENT_PIPE_LOST
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)  # skip interpreter shutdown: leftover program threads must not hang the job
+
+
+if __name__ == "__main__":
+    main(sys.argv)
