@@ -12,7 +12,17 @@ from qruntime.domain.errors import (
     UnknownBackendError,
     ValidationFailed,
 )
+from qruntime.domain.events import (
+    CancelledEvent,
+    ErrorEvent,
+    InterimEvent,
+    JobEvent,
+    LogEvent,
+    ResultEvent,
+    TerminalEvent,
+)
 from qruntime.domain.inputs import inputs_validator, validate_inputs
+from qruntime.domain.job import JobReason, JobStatus
 from qruntime.domain.metadata import (
     DEFAULT_MAX_EXECUTION_TIME_CEILING,
     DEFAULT_SCHEMA_DIALECT,
@@ -37,14 +47,23 @@ __all__ = [
     "BackendError",
     "BackendRequirements",
     "BackendRequirementsError",
+    "CancelledEvent",
+    "ErrorEvent",
+    "InterimEvent",
     "InvalidInputsError",
     "InvalidMetadataError",
     "InvalidSourceError",
+    "JobEvent",
+    "JobReason",
+    "JobStatus",
+    "LogEvent",
     "Problem",
     "ProgramMetadata",
     "ProgramSpec",
     "QRuntimeError",
+    "ResultEvent",
     "SerializationError",
+    "TerminalEvent",
     "UnknownBackendError",
     "ValidationFailed",
     "check_program_name",

@@ -17,12 +17,21 @@ def program_filename(program_name: str) -> str:
     return program_name_to_module(program_name) + ".py"
 
 
-def load_program(source: str, program_name: str) -> types.ModuleType:
-    """Execute the source as a fresh module; its top-level code runs here."""
-    filename = program_filename(program_name)
+def load_program(
+    source: str,
+    program_name: str,
+    *,
+    module_name: str = PROGRAM_MODULE,
+    filename: str | None = None,
+) -> types.ModuleType:
+    """Execute the source as a fresh module; its top-level code runs here.
+
+    The module is registered in ``sys.modules`` because dataclasses and pickling need that.
+    """
+    filename = filename or program_filename(program_name)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    module = types.ModuleType(PROGRAM_MODULE)
+    module = types.ModuleType(module_name)
     module.__file__ = filename
-    sys.modules[PROGRAM_MODULE] = module
+    sys.modules[module_name] = module
     exec(compile(source, filename, "exec"), module.__dict__)
     return module
