@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from qruntime.execution.protocol import write_frame
@@ -15,6 +16,7 @@ class UserMessenger:
     def __init__(self, event_fd: int):
         self._event_fd = event_fd
         self._seq = 0
+        self._lock = threading.Lock()  # programs may publish from several threads
         self.final_data: str | None = None
 
     def publish(
@@ -24,5 +26,6 @@ class UserMessenger:
         if final:
             self.final_data = data
             return
-        self._seq += 1
-        write_frame(self._event_fd, {"type": "interim", "seq": self._seq, "data": data})
+        with self._lock:
+            self._seq += 1
+            write_frame(self._event_fd, {"type": "interim", "seq": self._seq, "data": data})

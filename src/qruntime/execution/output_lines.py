@@ -12,13 +12,15 @@ MAX_LINE_BYTES = 64 * 1024
 async def iter_lines(
     stream: asyncio.StreamReader, *, max_line_bytes: int = MAX_LINE_BYTES
 ) -> AsyncIterator[str]:
+    """Yield lines without their newline; no piece is longer than ``max_line_bytes``."""
     pending = b""
     while chunk := await stream.read(max_line_bytes):
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for line in lines:
-            yield _text(line)
-        while len(pending) >= max_line_bytes:
+            for start in range(0, max(len(line), 1), max_line_bytes):
+                yield _text(line[start : start + max_line_bytes])
+        while len(pending) > max_line_bytes:
             yield _text(pending[:max_line_bytes])
             pending = pending[max_line_bytes:]
     if pending:
