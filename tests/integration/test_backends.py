@@ -247,6 +247,7 @@ def test_requirements_refused_from_a_plain_dict(registry: BackendRegistry) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Properties of fake_.* are not intended:UserWarning")
 def test_every_registered_backend_builds() -> None:
     registry = build_default_registry()  # fresh, so every backend is really built here
     for name in registry.names():

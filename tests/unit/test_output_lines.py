@@ -112,13 +112,6 @@ async def test_line_one_byte_short_of_the_limit() -> None:
     assert await lines_of(b"z" * 999 + b"\nnext\n", max_line_bytes=1000) == ["z" * 999, "next"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug: a line whose length is a multiple of max_line_bytes is cut at the limit, "
-        "then its newline (read later) ends an extra empty line"
-    ),
-)
 async def test_line_of_exactly_the_limit() -> None:
     assert await lines_of(b"z" * 1000 + b"\nnext\n", max_line_bytes=1000) == [
         "z" * 1000,
@@ -135,14 +128,29 @@ async def test_default_limit_cuts_a_megabyte_line() -> None:
     assert lines[-1] == "m" * 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug: iter_lines only cuts the still-pending tail; a line whose newline arrives "
-        "in a later read is yielded whole, up to 2 * max_line_bytes - 1 bytes"
-    ),
-)
 async def test_no_piece_exceeds_the_limit_whatever_the_chunking() -> None:
-    lines = await lines_fed_slowly(b"abc", b"def\n", max_line_bytes=4)
-    assert all(len(line) <= 4 for line in lines), lines
-    assert "".join(lines) == "abcdef"
+    # the newline arrives in a later read than the start of the line
+    assert await lines_fed_slowly(b"abc", b"def\n", max_line_bytes=4) == ["abcd", "ef"]
+    assert await lines_fed_slowly(b"abc", b"defghij\nk", max_line_bytes=4) == [
+        "abcd",
+        "efgh",
+        "ij",
+        "k",
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 64, 1000])
+async def test_every_chunking_gives_the_same_pieces(size: int) -> None:
+    data = b"ab\n" + b"x" * 23 + b"\n\n" + b"y" * 7 + b"\r\n" + b"z" * 9
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    expected = ["ab", "x" * 8, "x" * 8, "x" * 7, "", "y" * 7, "z" * 8, "z"]
+    assert await lines_fed_slowly(*chunks, max_line_bytes=8) == expected
+
+
+async def test_line_of_exactly_the_limit_fed_slowly() -> None:
+    lines = await lines_fed_slowly(b"z" * 1000, b"\nnext\n", max_line_bytes=1000)
+    assert lines == ["z" * 1000, "next"]
+
+
+async def test_crlf_line_of_exactly_the_limit() -> None:
+    assert await lines_of(b"w" * 8 + b"\r\nnext\r\n", max_line_bytes=8) == ["w" * 8, "next"]

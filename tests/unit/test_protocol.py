@@ -114,7 +114,7 @@ async def test_clean_eof_returns_none() -> None:
 
 @pytest.mark.parametrize("partial", [b"\x00", b"\x00\x00", b"\x00\x00\x00"])
 async def test_truncated_header_raises(partial: bytes) -> None:
-    with pytest.raises(ProtocolError, match="^the stream ended inside a frame header$"):
+    with pytest.raises(ProtocolError, match=r"^the stream ended inside a frame header$"):
         await read_frame(fed_reader(partial))
 
 
@@ -128,7 +128,7 @@ async def test_truncated_header_after_a_good_frame_raises() -> None:
 @pytest.mark.parametrize("cut", [0, 1, 10])
 async def test_truncated_body_raises(cut: int) -> None:
     frame = encode_frame({"type": "interim", "seq": 1, "data": "0123456789abcdef"})
-    with pytest.raises(ProtocolError, match="^the stream ended inside a message$"):
+    with pytest.raises(ProtocolError, match=r"^the stream ended inside a message$"):
         await read_frame(fed_reader(frame[: 4 + cut]))
 
 
@@ -163,7 +163,7 @@ async def test_default_limit_refuses_huge_length() -> None:
     [b"not json", b'{"type": "started"', b"", b"\xff\xfe garbage", b'{"type": "started"} x'],
 )
 async def test_non_json_body_raises(body: bytes) -> None:
-    with pytest.raises(ProtocolError, match="^a message is not UTF-8 JSON "):
+    with pytest.raises(ProtocolError, match=r"^a message is not UTF-8 JSON "):
         await read_frame(fed_reader(raw_frame(body)))
 
 

@@ -116,15 +116,16 @@ def _fake_device_entry(class_name: str, name: str) -> BackendEntry:
 
 
 def _fake_device_entries() -> list[BackendEntry]:
-    """One entry per ``Fake*V2`` class; names come from the class, so nothing is loaded yet."""
+    """One entry per device snapshot class; names come from the class, so nothing is loaded yet."""
     provider = importlib.import_module(_FAKE_PROVIDER)
-    entries = []
+    snapshot_base = importlib.import_module(f"{_FAKE_PROVIDER}.fake_backend").FakeBackendV2
+    entries = {}
     for class_name in dir(provider):
         cls = getattr(provider, class_name)
         name = getattr(cls, "backend_name", None)
-        if class_name.startswith("Fake") and class_name.endswith("V2") and isinstance(name, str):
-            entries.append(_fake_device_entry(class_name, name))
-    return entries
+        if isinstance(cls, type) and issubclass(cls, snapshot_base) and isinstance(name, str):
+            entries.setdefault(name, _fake_device_entry(class_name, name))
+    return list(entries.values())
 
 
 def _gpu_available() -> bool:

@@ -52,7 +52,7 @@ class _Job:
     request: JobRequest
     process: asyncio.subprocess.Process
     workdir: Path
-    event_fd: int
+    pipes: dict[str, int]
     started: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     stop_event: TerminalEvent | None = None
@@ -106,8 +106,13 @@ class LocalExecutor(Executor):
         if request.job_id in self._jobs:
             raise ValueError(f"job {request.job_id!r} is already running")
         workdir = Path(tempfile.mkdtemp(prefix="qruntime-job-", dir=self.config.workdir_root))
+        # Plain pipes, read by our own transports: asyncio's Process.wait() on Python 3.11
+        # would otherwise also wait for a leftover grandchild to close stdout/stderr.
         job_r, job_w = os.pipe()
         event_r, event_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        child_ends = (job_r, event_w, out_w, err_w)
         try:
             process = await asyncio.create_subprocess_exec(
                 self.config.python,
@@ -116,33 +121,32 @@ class LocalExecutor(Executor):
                 str(job_r),
                 str(event_w),
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stdout=out_w,
+                stderr=err_w,
                 pass_fds=(job_r, event_w),
                 start_new_session=True,
                 cwd=workdir,
             )
         except BaseException:
-            for fd in (job_r, job_w, event_r, event_w):
+            for fd in (job_w, event_r, out_r, err_r):
                 os.close(fd)
             shutil.rmtree(workdir, ignore_errors=True)
             raise
         finally:
-            with contextlib.suppress(OSError):
-                os.close(job_r)
-                os.close(event_w)
-        job = _Job(request, process, workdir, event_r)
+            for fd in child_ends:
+                os.close(fd)
+        job = _Job(request, process, workdir, {"events": event_r, "stdout": out_r, "stderr": err_r})
         self._jobs[request.job_id] = job
         payload = json.dumps(request.to_json()).encode()
         asyncio.get_running_loop().run_in_executor(None, _send_and_close, job_w, payload)
         return job
 
     async def _supervise(self, job: _Job, queue: asyncio.Queue[JobEvent]) -> None:
-        events, transport = await _open_reader(job.event_fd)
+        readers = {name: await _open_reader(fd) for name, fd in job.pipes.items()}
         pumps = [
-            asyncio.create_task(self._pump_events(job, events, queue)),
-            asyncio.create_task(_pump_lines(job.process.stdout, "stdout", queue)),
-            asyncio.create_task(_pump_lines(job.process.stderr, "stderr", queue)),
+            asyncio.create_task(self._pump_events(job, readers["events"][0], queue)),
+            asyncio.create_task(_pump_lines(readers["stdout"][0], "stdout", queue)),
+            asyncio.create_task(_pump_lines(readers["stderr"][0], "stderr", queue)),
         ]
         try:
             await self._wait_for_end(job)
@@ -151,9 +155,10 @@ class LocalExecutor(Executor):
             await job.process.wait()
             _kill_group(job.process)  # whatever the program left behind in its group
             _, stuck = await asyncio.wait(pumps, timeout=DRAIN_TIMEOUT)
-            for task in stuck:
+            for task in stuck:  # a process that left the group still holds a pipe
                 task.cancel()
-            transport.close()
+            for _, transport in readers.values():
+                transport.close()
         await queue.put(self._outcome(job))
 
     async def _wait_for_end(self, job: _Job) -> None:
@@ -222,6 +227,8 @@ class LocalExecutor(Executor):
 
     @staticmethod
     def _outcome(job: _Job) -> TerminalEvent:
+        if isinstance(job.reported, ResultEvent) and isinstance(job.stop_event, CancelledEvent):
+            return job.reported  # the result was complete before the stop took effect
         if job.stop_event is not None:
             return job.stop_event
         if job.reported is not None:
@@ -230,10 +237,8 @@ class LocalExecutor(Executor):
 
 
 async def _pump_lines(
-    stream: asyncio.StreamReader | None, name: str, queue: asyncio.Queue[JobEvent]
+    stream: asyncio.StreamReader, name: str, queue: asyncio.Queue[JobEvent]
 ) -> None:
-    if stream is None:
-        return
     async for line in iter_lines(stream):
         await queue.put(LogEvent(line, name))  # type: ignore[arg-type]
 

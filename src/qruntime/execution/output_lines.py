@@ -18,14 +18,15 @@ async def iter_lines(
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for line in lines:
+            line = line.removesuffix(b"\r")
             for start in range(0, max(len(line), 1), max_line_bytes):
                 yield _text(line[start : start + max_line_bytes])
-        while len(pending) > max_line_bytes:
+        while len(pending.removesuffix(b"\r")) > max_line_bytes:
             yield _text(pending[:max_line_bytes])
             pending = pending[max_line_bytes:]
-    if pending:
+    if pending := pending.removesuffix(b"\r"):
         yield _text(pending)
 
 
 def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace").removesuffix("\r")
+    return raw.decode("utf-8", errors="replace")
