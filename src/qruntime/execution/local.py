@@ -38,6 +38,8 @@ DRAIN_TIMEOUT = 5.0
 
 @dataclass(frozen=True)
 class LocalExecutorConfig:
+    """Knobs an operator may turn; the defaults suit a single machine."""
+
     python: str = sys.executable
     start_timeout: float = DEFAULT_START_TIMEOUT
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
