@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import time
 
 import pytest
 from qiskit import QuantumCircuit
 
+from conftest import QRUNTIME
 from qruntime.serialization import decode, encode
 
 SEED_INPUTS = '{"iterations": 3}'
@@ -172,3 +175,43 @@ def test_backends_lists_ideal_and_device_simulators(qruntime_cli):
     assert by_name["fake_manila"]["num_qubits"] == 5
     assert by_name["fake_montreal"]["num_qubits"] == 27
     assert by_name["fake_manila"]["noisy"] is True
+
+
+PID_PRINTER = """
+import os, time
+
+def main(backend, user_messenger, **kwargs):
+    print(f"worker pid {os.getpid()}", flush=True)
+    time.sleep(3600)
+"""
+
+
+def _gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split(") ")[1].startswith("Z"):
+                    return True  # a zombie no longer runs anything
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_worker_does_not_outlive_the_cli(tmp_path, sig):
+    program = tmp_path / "pid_printer.py"
+    program.write_text(PID_PRINTER)
+    cli = subprocess.Popen([QRUNTIME, "run-local", str(program)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = cli.stdout.readline()
+        assert line.startswith("[stdout] worker pid "), line
+        worker = int(line.split()[-1])
+        cli.send_signal(sig)
+        cli.wait(timeout=30)
+        assert _gone(worker), f"worker {worker} survived {sig.name} to the CLI"
+    finally:
+        cli.kill()
+        cli.wait()
+        cli.stdout.close()

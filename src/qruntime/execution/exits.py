@@ -6,6 +6,8 @@ import signal
 
 #: Exit status of a worker that could no longer write to its event pipe.
 EXIT_EVENT_PIPE_LOST = 86
+#: Exit status of a worker whose supervisor was already gone when it started.
+EXIT_SUPERVISOR_GONE = 87
 
 _SIGNAL_HINTS = {
     signal.SIGSEGV: "a segmentation fault in native code",

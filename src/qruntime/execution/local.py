@@ -122,6 +122,7 @@ class LocalExecutor(Executor):
                 "qruntime.execution.worker",
                 str(job_r),
                 str(event_w),
+                str(os.getpid()),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=out_w,
                 stderr=err_w,

@@ -1,20 +1,22 @@
 """Child-process entry point: run one job and report on the event pipe.
 
-Started as ``python -m qruntime.execution.worker JOB_FD EVENT_FD``; reads a JobRequest from
-JOB_FD, then loads the program, builds the backend and calls ``main``. Program output on
-stdout/stderr is the supervisor's log; only this module writes to EVENT_FD.
+Started as ``python -m qruntime.execution.worker JOB_FD EVENT_FD SUPERVISOR_PID``; reads a
+JobRequest from JOB_FD, then loads the program, builds the backend and calls ``main``.
+Program output on stdout/stderr is the supervisor's log; only this module writes to EVENT_FD.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import sys
 import traceback
 from types import TracebackType
 
 from qruntime.backends import get_backend
-from qruntime.execution.exits import EXIT_EVENT_PIPE_LOST
+from qruntime.execution.exits import EXIT_EVENT_PIPE_LOST, EXIT_SUPERVISOR_GONE
 from qruntime.execution.messenger import UserMessenger
 from qruntime.execution.program_loader import load_program, program_filename
 from qruntime.execution.protocol import write_frame
@@ -72,8 +74,18 @@ def _program_traceback(exc: BaseException, filename: str) -> str:
     return "".join(lines).rstrip()
 
 
+def die_with_supervisor(supervisor_pid: int) -> None:
+    """A worker must not outlive its supervisor: nobody would enforce its time limit."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != supervisor_pid:  # it died before the line above took effect
+        os._exit(EXIT_SUPERVISOR_GONE)
+
+
 def main(argv: list[str]) -> None:
     job_fd, event_fd = int(argv[1]), int(argv[2])
+    die_with_supervisor(int(argv[3]))
     os.set_inheritable(event_fd, False)  # programs' own subprocesses must not hold the pipe
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
