@@ -54,7 +54,10 @@ class _Job:
     request: JobRequest
     process: asyncio.subprocess.Process
     workdir: Path
-    pipes: dict[str, int]
+    readers: dict[str, tuple[asyncio.StreamReader, asyncio.BaseTransport]]
+    pumps: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    #: When each pipe's pump began waiting for input; None while it has data or is done.
+    idle_since: dict[str, float | None] = field(default_factory=dict)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     stop_event: TerminalEvent | None = None
@@ -91,6 +94,10 @@ class LocalExecutor(Executor):
                 supervisor.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await supervisor
+            for task in job.pumps.values():
+                task.cancel()
+            for _, transport in job.readers.values():
+                transport.close()
             self._jobs.pop(request.job_id, None)
             shutil.rmtree(job.workdir, ignore_errors=True)
 
@@ -138,30 +145,34 @@ class LocalExecutor(Executor):
         finally:
             for fd in child_ends:
                 os.close(fd)
-        job = _Job(request, process, workdir, {"events": event_r, "stdout": out_r, "stderr": err_r})
+        readers = {}
+        try:
+            for name, fd in (("events", event_r), ("stdout", out_r), ("stderr", err_r)):
+                readers[name] = await _open_reader(fd)
+        except BaseException:
+            _kill_group(process)
+            for _, transport in readers.values():
+                transport.close()
+            raise
+        job = _Job(request, process, workdir, readers)
         self._jobs[request.job_id] = job
         payload = json.dumps(request.to_json()).encode()
         asyncio.get_running_loop().run_in_executor(None, _send_and_close, job_w, payload)
         return job
 
     async def _supervise(self, job: _Job, queue: asyncio.Queue[JobEvent]) -> None:
-        readers = {name: await _open_reader(fd) for name, fd in job.pipes.items()}
-        pumps = [
-            asyncio.create_task(self._pump_events(job, readers["events"][0], queue)),
-            asyncio.create_task(_pump_lines(readers["stdout"][0], "stdout", queue)),
-            asyncio.create_task(_pump_lines(readers["stderr"][0], "stderr", queue)),
-        ]
+        job.pumps = {
+            "events": asyncio.create_task(self._pump_events(job, queue)),
+            "stdout": asyncio.create_task(_pump_lines(job, "stdout", queue)),
+            "stderr": asyncio.create_task(_pump_lines(job, "stderr", queue)),
+        }
         try:
             await self._wait_for_end(job)
         finally:
             _kill_group(job.process)
             await job.process.wait()
             _kill_group(job.process)  # whatever the program left behind in its group
-            _, stuck = await asyncio.wait(pumps, timeout=DRAIN_TIMEOUT)
-            for task in stuck:  # a process that left the group still holds a pipe
-                task.cancel()
-            for _, transport in readers.values():
-                transport.close()
+            await _drain(job)
         await queue.put(self._outcome(job))
 
     async def _wait_for_end(self, job: _Job) -> None:
@@ -191,19 +202,24 @@ class LocalExecutor(Executor):
             for task in (exited, stopped, started):
                 task.cancel()
 
-    async def _pump_events(
-        self, job: _Job, reader: asyncio.StreamReader, queue: asyncio.Queue[JobEvent]
-    ) -> None:
+    async def _pump_events(self, job: _Job, queue: asyncio.Queue[JobEvent]) -> None:
+        reader = job.readers["events"][0]
+        loop = asyncio.get_running_loop()
         try:
-            while (
-                message := await read_frame(reader, max_bytes=self.config.max_frame_bytes)
-            ) is not None:
+            while True:
+                job.idle_since["events"] = loop.time()
+                message = await read_frame(reader, max_bytes=self.config.max_frame_bytes)
+                job.idle_since["events"] = None
+                if message is None:
+                    return
                 event = self._accept(job, message)
                 if event is not None:
                     await queue.put(event)
-        except ProtocolError as exc:
+        except Exception as exc:  # ProtocolError, or anything a hostile frame provokes
             message = f"the job's event pipe carried invalid data: {exc}"
             job.request_stop(ErrorEvent(message, JobReason.PROTOCOL_VIOLATION))
+        finally:
+            job.idle_since["events"] = None
 
     def _accept(self, job: _Job, message: dict) -> InterimEvent | None:
         """Check one worker message against the protocol; only interim events go out live."""
@@ -215,7 +231,7 @@ class LocalExecutor(Executor):
             return None
         if kind == "interim":
             seq, data = message.get("seq"), message.get("data")
-            if seq != job.last_seq + 1 or not isinstance(data, str):
+            if type(seq) is not int or seq != job.last_seq + 1 or not isinstance(data, str):
                 raise ProtocolError(
                     f"interim message out of sequence (expected {job.last_seq + 1})"
                 )
@@ -239,11 +255,39 @@ class LocalExecutor(Executor):
         return ErrorEvent(describe_exit(job.process.returncode or 0), JobReason.PROCESS_CRASHED)
 
 
-async def _pump_lines(
-    stream: asyncio.StreamReader, name: str, queue: asyncio.Queue[JobEvent]
-) -> None:
-    async for line in iter_lines(stream):
-        await queue.put(LogEvent(line, name))  # type: ignore[arg-type]
+async def _pump_lines(job: _Job, name: str, queue: asyncio.Queue[JobEvent]) -> None:
+    loop = asyncio.get_running_loop()
+    lines = aiter(iter_lines(job.readers[name][0]))
+    try:
+        while True:
+            job.idle_since[name] = loop.time()
+            try:
+                line = await anext(lines)
+            except StopAsyncIteration:
+                return
+            job.idle_since[name] = None
+            await queue.put(LogEvent(line, name))  # type: ignore[arg-type]
+    finally:
+        job.idle_since[name] = None
+
+
+async def _drain(job: _Job) -> None:
+    """Let the pumps finish; give up only on pipes that wait for input no process sends.
+
+    A pump blocked on a slow consumer is making progress and is never cut off, so no event
+    (and no result) is lost; a pipe held open by a process outside the group is.
+    """
+    loop = asyncio.get_running_loop()
+    pending = dict(job.pumps)
+    while pending:
+        await asyncio.wait(pending.values(), timeout=0.25)
+        pending = {name: task for name, task in pending.items() if not task.done()}
+        since = [job.idle_since.get(name) for name in pending]
+        if pending and all(t is not None and loop.time() - t > DRAIN_TIMEOUT for t in since):
+            for task in pending.values():
+                task.cancel()
+            await asyncio.wait(pending.values())
+            return
 
 
 async def _open_reader(fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:

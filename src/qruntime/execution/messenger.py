@@ -17,6 +17,7 @@ class UserMessenger:
         self._event_fd = event_fd
         self._seq = 0
         self._lock = threading.Lock()  # programs may publish from several threads
+        self._closed = False
         self.final_data: str | None = None
 
     def publish(
@@ -27,5 +28,13 @@ class UserMessenger:
             self.final_data = data
             return
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the job has finished: publish() after main() returned is lost")
             self._seq += 1
             write_frame(self._event_fd, {"type": "interim", "seq": self._seq, "data": data})
+
+    def finish(self, message: dict[str, Any]) -> None:
+        """Send the job's last frame; later publishes from leftover threads are refused."""
+        with self._lock:
+            self._closed = True
+            write_frame(self._event_fd, message)

@@ -41,6 +41,8 @@ def decode_body(body: bytes) -> dict[str, Any]:
         message = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"a message is not UTF-8 JSON ({exc})") from None
+    except RecursionError:
+        raise ProtocolError("a message is nested too deeply") from None
     if not isinstance(message, dict) or message.get("type") not in WORKER_MESSAGE_TYPES:
         raise ProtocolError(f"unexpected message {_preview(body)}")
     return message

@@ -7,6 +7,7 @@ Program output on stdout/stderr is the supervisor's log; only this module writes
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -34,35 +35,36 @@ def read_request(job_fd: int) -> JobRequest:
 
 def run_job(request: JobRequest, event_fd: int) -> int:
     """Run the program; return the exit status the worker should end with."""
+    messenger = UserMessenger(event_fd)
     try:
         backend = get_backend(request.backend_name)
         inputs = json.loads(request.inputs, cls=RuntimeDecoder)
     except Exception as exc:
-        _report_error(event_fd, f"the job could not be set up: {type(exc).__name__}: {exc}")
+        messenger.finish(_error(f"the job could not be set up: {type(exc).__name__}: {exc}"))
         return 1
     write_frame(event_fd, {"type": "started"})
-    messenger = UserMessenger(event_fd)
+    filename = program_filename(request.program_name)
     try:
         module = load_program(request.source, request.program_name)
         result = module.main(backend, messenger, **inputs)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from a program are failures too
-        _report_error(event_fd, _program_traceback(exc, program_filename(request.program_name)))
+        messenger.finish(_error(_program_traceback(exc, filename)))
         return 1
     if result is None and messenger.final_data is not None:
         data = messenger.final_data
     else:
         try:
             data = json.dumps(result, cls=RuntimeEncoder)
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # TypeError, ValueError, RecursionError from deep nesting, ...
             message = f"the value returned by main() could not be encoded by RuntimeEncoder: {exc}"
-            _report_error(event_fd, message)
+            messenger.finish(_error(message))
             return 1
-    write_frame(event_fd, {"type": "result", "data": data})
+    messenger.finish({"type": "result", "data": data})
     return 0
 
 
-def _report_error(event_fd: int, message: str) -> None:
-    write_frame(event_fd, {"type": "error", "message": message})
+def _error(message: str) -> dict[str, str]:
+    return {"type": "error", "message": message}
 
 
 def _program_traceback(exc: BaseException, filename: str) -> str:
@@ -70,12 +72,16 @@ def _program_traceback(exc: BaseException, filename: str) -> str:
     tb: TracebackType | None = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != filename:
         tb = tb.tb_next
-    lines = traceback.format_exception(type(exc), exc, tb or exc.__traceback__)
-    return "".join(lines).rstrip()
+    if tb is None:  # e.g. a SyntaxError: no program frame ran; the message says where
+        return "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
 
 
 def die_with_supervisor(supervisor_pid: int) -> None:
-    """A worker must not outlive its supervisor: nobody would enforce its time limit."""
+    """A worker must not outlive its supervisor: nobody would enforce its time limit.
+
+    PR_SET_PDEATHSIG fires when the spawning *thread* ends: spawn from a long-lived loop thread.
+    """
     if sys.platform.startswith("linux"):
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -89,15 +95,18 @@ def main(argv: list[str]) -> None:
     os.set_inheritable(event_fd, False)  # programs' own subprocesses must not hold the pipe
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    request = read_request(job_fd)
-    sys.argv = [program_filename(request.program_name)]
+    status = 1
     try:
+        request = read_request(job_fd)
+        sys.argv = [program_filename(request.program_name)]
         status = run_job(request, event_fd)
     except OSError:  # the program closed or broke the event pipe; the supervisor says so
         status = EXIT_EVENT_PIPE_LOST
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)  # skip interpreter shutdown: leftover program threads must not hang the job
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(status)  # skip interpreter shutdown: leftover program threads must not hang it
 
 
 if __name__ == "__main__":
