@@ -6,7 +6,6 @@ supervisor and storage never decode a user's objects.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
 
@@ -89,13 +88,6 @@ def event_from_json(payload: dict[str, Any]) -> JobEvent:
     return cls(**fields)
 
 
-def embed_data(event: InterimEvent | ResultEvent) -> dict[str, Any]:
-    """An event as one JSON object whose ``data`` is the decoded-JSON (still enveloped) value."""
-    out = event_to_json(event)
-    out["data"] = json.loads(event.data)
-    return out
-
-
 __all__ = [
     "CancelledEvent",
     "ErrorEvent",
@@ -104,7 +96,6 @@ __all__ = [
     "LogEvent",
     "ResultEvent",
     "TerminalEvent",
-    "embed_data",
     "event_from_json",
     "event_to_json",
 ]
