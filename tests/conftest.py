@@ -1,12 +1,17 @@
-"""Shared fixtures: where the fixture programs live and how to call the installed CLI."""
+"""Shared fixtures: fixture programs, the installed CLI, and clients of a module's ``server``."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+
+from server_harness import ServerProcess
+from server_support import Clients, clients_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROGRAMS = FIXTURES / "programs"
@@ -28,3 +33,20 @@ def qruntime_cli():
         )
 
     return run
+
+
+@pytest.fixture(scope="module")
+def clients(server: ServerProcess) -> Iterator[Clients]:
+    """Authenticated clients of the ``server`` fixture the test module defines."""
+    with clients_for(server) as clients:
+        yield clients
+
+
+@pytest.fixture(scope="module")
+def admin(clients: Clients) -> httpx.Client:
+    return clients.admin
+
+
+@pytest.fixture(scope="module")
+def alice(clients: Clients) -> httpx.Client:
+    return clients.user("alice")

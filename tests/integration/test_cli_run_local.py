@@ -168,7 +168,7 @@ def test_malformed_inputs_exit_2(qruntime_cli, programs):
 
 
 def test_backends_lists_ideal_and_device_simulators(qruntime_cli):
-    proc = qruntime_cli("backends", "--json")
+    proc = qruntime_cli("backends", "--local", "--json")
     assert proc.returncode == 0, proc.stderr
     by_name = {b["name"]: b for b in json.loads(proc.stdout)}
     assert by_name["aer_simulator"]["noisy"] is False

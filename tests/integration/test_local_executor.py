@@ -230,10 +230,17 @@ PRINTS_LINES = f"""
 """
 
 TAGGED = """
+    import pathlib
     import time
 
 
-    def main(backend, user_messenger, tag, count, **kwargs):
+    def main(backend, user_messenger, tag, count, rendezvous=None, **kwargs):
+        if rendezvous:  # wait (bounded) until every peer has started, so the jobs overlap
+            meeting = pathlib.Path(rendezvous)
+            (meeting / tag).touch()
+            deadline = time.monotonic() + 60
+            while len(list(meeting.iterdir())) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
         for i in range(count):
             print(f"{tag} line {i}", flush=True)
             user_messenger.publish({"tag": tag, "i": i})
@@ -395,10 +402,18 @@ async def test_inputs_arrive_decoded(executor: LocalExecutor) -> None:
     assert values["plain"] == {"nested": [1, "two", None, True]}
 
 
-async def test_two_jobs_at_once_keep_their_events_apart(executor: LocalExecutor) -> None:
-    first = make_request(source=TAGGED, inputs={"tag": "alpha", "count": 6}, job_id="job-alpha")
+async def test_two_jobs_at_once_keep_their_events_apart(
+    executor: LocalExecutor, tmp_path: Path
+) -> None:
+    meet = str(tmp_path)
+    first = make_request(
+        source=TAGGED, inputs={"tag": "alpha", "count": 6, "rendezvous": meet}, job_id="job-alpha"
+    )
     second = make_request(
-        source=TAGGED, inputs={"tag": "beta", "count": 4}, job_id="job-beta", backend="fake_manila"
+        source=TAGGED,
+        inputs={"tag": "beta", "count": 4, "rendezvous": meet},
+        job_id="job-beta",
+        backend="fake_manila",
     )
     alpha, beta = await asyncio.gather(collect(executor, first), collect(executor, second))
     assert alpha.first < beta.last and beta.first < alpha.last  # they really overlapped

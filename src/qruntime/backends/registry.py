@@ -15,6 +15,7 @@ from functools import cache
 from qiskit.providers import BackendV2
 
 from qruntime.backends.info import BackendInfo
+from qruntime.backends.info_cache import InfoCache, default_info_cache
 from qruntime.domain.errors import UnknownBackendError
 
 IDEAL_SIMULATOR = "aer_simulator"
@@ -96,7 +97,7 @@ def _ideal_entry(name: str, device: str) -> BackendEntry:
     return BackendEntry(name, describe, build)
 
 
-def _fake_device_entry(class_name: str, name: str) -> BackendEntry:
+def _fake_device_entry(class_name: str, name: str, cache: InfoCache) -> BackendEntry:
     def snapshot() -> BackendV2:
         return getattr(importlib.import_module(_FAKE_PROVIDER), class_name)()
 
@@ -108,14 +109,19 @@ def _fake_device_entry(class_name: str, name: str) -> BackendEntry:
         return backend
 
     def describe() -> BackendInfo:
+        cached = cache.get(name)
+        if cached is not None:
+            return cached
         device = name.removeprefix("fake_")
         text = f"Aer with the noise model and coupling map of the {device} device snapshot."
-        return _describe(snapshot(), name, text, True)
+        info = _describe(snapshot(), name, text, True)
+        cache.put(info)
+        return info
 
     return BackendEntry(name, describe, build)
 
 
-def _fake_device_entries() -> list[BackendEntry]:
+def _fake_device_entries(cache: InfoCache) -> list[BackendEntry]:
     """One entry per device snapshot class; names come from the class, so nothing is loaded yet."""
     provider = importlib.import_module(_FAKE_PROVIDER)
     snapshot_base = importlib.import_module(f"{_FAKE_PROVIDER}.fake_backend").FakeBackendV2
@@ -124,7 +130,7 @@ def _fake_device_entries() -> list[BackendEntry]:
         cls = getattr(provider, class_name)
         name = getattr(cls, "backend_name", None)
         if isinstance(cls, type) and issubclass(cls, snapshot_base) and isinstance(name, str):
-            entries.setdefault(name, _fake_device_entry(class_name, name))
+            entries.setdefault(name, _fake_device_entry(class_name, name, cache))
     return list(entries.values())
 
 
@@ -134,13 +140,15 @@ def _gpu_available() -> bool:
     return "GPU" in AerSimulator().available_devices()
 
 
-def build_default_registry(*, include_fake_devices: bool = True) -> BackendRegistry:
+def build_default_registry(
+    *, include_fake_devices: bool = True, info_cache: InfoCache | None = None
+) -> BackendRegistry:
     """The registry every server and worker uses unless configured otherwise."""
     entries = [_ideal_entry(IDEAL_SIMULATOR, "CPU")]
     if _gpu_available():
         entries.append(_ideal_entry(GPU_SIMULATOR, "GPU"))
     if include_fake_devices:
-        entries.extend(_fake_device_entries())
+        entries.extend(_fake_device_entries(info_cache or default_info_cache()))
     return BackendRegistry(entries)
 
 

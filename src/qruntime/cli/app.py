@@ -4,7 +4,24 @@ from __future__ import annotations
 
 import typer
 
-from qruntime.cli import backends_cmd, run_local_cmd
+from qruntime.cli import (
+    account_cmd,
+    admin_cmd,
+    backends_cmd,
+    cancel_cmd,
+    delete_cmd,
+    job_cmd,
+    jobs_cmd,
+    logs_cmd,
+    program_cmd,
+    programs_cmd,
+    result_cmd,
+    run_cmd,
+    run_local_cmd,
+    serve_cmd,
+    update_cmd,
+    upload_cmd,
+)
 
 app = typer.Typer(
     name="qruntime",
@@ -12,6 +29,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts say "[default: ...]" literally; no markup in them
 )
-app.command("run-local")(run_local_cmd.run_local)
+# Programs.
+app.command("programs")(programs_cmd.programs)
+app.command("program")(program_cmd.program)
+app.command("upload")(upload_cmd.upload)
+app.command("update")(update_cmd.update)
+app.command("delete")(delete_cmd.delete)
+# Jobs.
+app.command("run")(run_cmd.run)
+app.command("jobs")(jobs_cmd.jobs)
+app.command("job")(job_cmd.job)
+app.command("result")(result_cmd.result)
+app.command("logs")(logs_cmd.logs)
+app.command("cancel")(cancel_cmd.cancel)
+# Backends, accounts, users; local runs and the server itself.
 app.command("backends")(backends_cmd.backends)
+app.add_typer(account_cmd.account)
+app.add_typer(admin_cmd.admin)
+app.command("run-local")(run_local_cmd.run_local)
+app.command("serve")(serve_cmd.serve)

@@ -6,9 +6,15 @@ QRuntimeError
 │   ├── InvalidSourceError       program source cannot be accepted
 │   └── InvalidInputsError       job inputs do not satisfy spec.parameters
 ├── SerializationError           a payload cannot be encoded or decoded
-└── BackendError
-    ├── UnknownBackendError      no backend has that name
-    └── BackendRequirementsError backend does not meet the program's requirements
+├── BackendError
+│   ├── UnknownBackendError      no backend has that name
+│   └── BackendRequirementsError backend does not meet the program's requirements
+├── NotFoundError                no such thing, or not visible to the caller (never "forbidden")
+├── DuplicateError               an id or name that must be unique is taken
+├── InvalidStateError            the thing exists but is in the wrong state for the request
+├── NotAuthenticatedError        no credentials, or unknown or revoked ones
+├── ForbiddenError               the caller's role does not allow the request
+└── TooLargeError                a payload is over a configured size limit
 """
 
 from __future__ import annotations
@@ -80,3 +86,32 @@ class UnknownBackendError(BackendError, LookupError):
 
 class BackendRequirementsError(BackendError, ValidationFailed):
     what = "backend"
+
+
+class NotFoundError(QRuntimeError, LookupError):
+    """Raised for anything missing *or* invisible to the caller, so existence never leaks."""
+
+    def __init__(self, kind: str, identifier: str):
+        self.kind = kind
+        self.identifier = identifier
+        super().__init__(f"{kind} {identifier!r} not found")
+
+
+class DuplicateError(QRuntimeError):
+    """An id or name that must be unique is already taken."""
+
+
+class InvalidStateError(QRuntimeError):
+    """The request does not fit the current state (cancel a finished job, result of a failure)."""
+
+
+class NotAuthenticatedError(QRuntimeError):
+    """No credentials, or credentials the server does not accept."""
+
+
+class ForbiddenError(QRuntimeError):
+    """The caller is known but their role does not allow this."""
+
+
+class TooLargeError(QRuntimeError, ValueError):
+    """A payload is over a configured size limit; the message names the limit."""

@@ -29,6 +29,7 @@ from qruntime.domain.errors import InvalidMetadataError, Problem
 from qruntime.domain.naming import check_program_name
 
 DEFAULT_MAX_EXECUTION_TIME_CEILING = 8 * 3600
+MAX_VERSION_LENGTH = 64
 DEFAULT_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 TOP_LEVEL_KEYS = ("name", "description", "max_execution_time", "is_public", "version", "spec")
@@ -153,7 +154,7 @@ class ProgramMetadata(BaseModel):
     description: str = Field(default="", strict=True)
     max_execution_time: int
     is_public: bool = Field(default=False, strict=True)
-    version: str | None = Field(default=None, strict=True)
+    version: str | None = Field(default=None, strict=True, max_length=MAX_VERSION_LENGTH)
     spec: ProgramSpec = Field(default_factory=ProgramSpec)
 
     @model_validator(mode="before")

@@ -1,0 +1,16 @@
+"""``GET /health``: liveness for operators and for clients waiting for a server to start."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from qruntime import __version__
+from qruntime.api.deps import ServicesDep
+from qruntime.api.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+def health(services: ServicesDep) -> Health:
+    return Health(status="ok", version=__version__, database=services.db.dialect)

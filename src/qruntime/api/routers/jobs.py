@@ -1,0 +1,87 @@
+"""``/jobs``: submit, list and inspect jobs, their results, interim results and logs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
+
+from qruntime.api.deps import CurrentUser, ServicesDep
+from qruntime.api.schemas import InterimPublic, InterimsPublic, JobCreate, JobPublic, JobsPublic
+from qruntime.domain.job import JobStatus
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+@router.post("", status_code=201)
+def submit_job(body: JobCreate, caller: CurrentUser, services: ServicesDep) -> JobPublic:
+    job = services.jobs.submit(
+        caller,
+        program_id=body.program_id,
+        backend=body.backend,
+        inputs=body.inputs,
+        max_execution_time=body.max_execution_time,
+    )
+    return JobPublic.of(job)
+
+
+@router.get("")
+def list_jobs(
+    caller: CurrentUser,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=0, le=1000)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    pending: bool | None = None,
+    program_id: str | None = None,
+    status: Annotated[list[JobStatus] | None, Query()] = None,
+) -> JobsPublic:
+    jobs, total = services.jobs.list(
+        caller,
+        limit=limit,
+        offset=offset,
+        pending=pending,
+        program_id=program_id,
+        statuses=status,
+    )
+    return JobsPublic(jobs=[JobPublic.of(j) for j in jobs], total=total)
+
+
+@router.get("/{job_id}")
+def get_job(job_id: str, caller: CurrentUser, services: ServicesDep) -> JobPublic:
+    return JobPublic.of(services.jobs.get(caller, job_id))
+
+
+@router.get("/{job_id}/results")
+def get_result(job_id: str, caller: CurrentUser, services: ServicesDep) -> Response:
+    """The final result as stored: RuntimeEncoder JSON."""
+    return Response(services.jobs.result(caller, job_id), media_type="application/json")
+
+
+@router.get("/{job_id}/interim_results")
+def get_interim_results(
+    job_id: str,
+    caller: CurrentUser,
+    services: ServicesDep,
+    since: Annotated[int, Query(ge=0)] = 0,
+) -> InterimsPublic:
+    interims = services.jobs.interim_results(caller, job_id, since)
+    return InterimsPublic(interim_results=[InterimPublic.of(i) for i in interims])
+
+
+@router.get("/{job_id}/logs", response_class=PlainTextResponse)
+def get_logs(job_id: str, caller: CurrentUser, services: ServicesDep) -> str:
+    return services.jobs.logs(caller, job_id)
+
+
+@router.post("/{job_id}/cancel")
+async def cancel_job(job_id: str, caller: CurrentUser, services: ServicesDep) -> JobPublic:
+    job = await services.jobs.cancel(caller, job_id)
+    return JobPublic.of(job)
+
+
+@router.delete("/{job_id}", status_code=204)
+async def delete_job(job_id: str, caller: CurrentUser, services: ServicesDep) -> Response:
+    await run_in_threadpool(services.jobs.delete, caller, job_id)
+    return Response(status_code=204)

@@ -1,0 +1,204 @@
+"""Wire types of the REST API (see docs/api.md); built from storage records at the edge."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qruntime.domain.job import JobReason, JobStatus
+from qruntime.storage import StoredInterim, StoredJob, StoredProgram, StoredToken, StoredUser
+
+
+def iso(moment: datetime | None) -> str | None:
+    """UTC with a ``Z``, to the second, as the seeds print dates."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProgramCreate(_Request):
+    data: str = Field(description="The program's Python source, base64-encoded.")
+    metadata: Any = Field(description="The program's metadata in the seed's JSON format.")
+    bare_name: bool = Field(False, description="Admins only: use the program name as the id.")
+
+
+class ProgramUpdate(_Request):
+    name: str | None = None
+    description: str | None = None
+    max_execution_time: int | None = None
+    spec: dict[str, Any] | None = None
+    version: str | None = None
+
+
+class ProgramData(_Request):
+    data: str = Field(description="The new Python source, base64-encoded.")
+
+
+class ProgramPublic(BaseModel):
+    id: str
+    name: str
+    description: str
+    max_execution_time: int
+    version: str | None
+    is_public: bool
+    owner: str
+    spec: dict[str, Any]
+    creation_date: str
+    update_date: str
+    data: str | None = None
+
+    @classmethod
+    def of(cls, program: StoredProgram, *, with_source: bool = False) -> ProgramPublic:
+        return cls(
+            id=program.id,
+            name=program.name,
+            description=program.description,
+            max_execution_time=program.max_execution_time,
+            version=program.version,
+            is_public=program.is_public,
+            owner=program.owner_name,
+            spec=program.spec,
+            creation_date=iso(program.created_at) or "",
+            update_date=iso(program.updated_at) or "",
+            data=base64.b64encode(program.source.encode()).decode() if with_source else None,
+        )
+
+
+class ProgramsPublic(BaseModel):
+    programs: list[ProgramPublic]
+    total: int
+
+
+class JobCreate(_Request):
+    program_id: str
+    backend: str = "aer_simulator"
+    inputs: Any = Field(default_factory=dict, description="RuntimeEncoder JSON object.")
+    max_execution_time: float | None = None
+
+
+class JobPublic(BaseModel):
+    id: str
+    program_id: str
+    program_name: str
+    owner: str
+    backend: str
+    status: JobStatus
+    reason: JobReason | None
+    error_message: str | None
+    inputs: Any
+    max_execution_time: float
+    creation_date: str
+    start_date: str | None
+    end_date: str | None
+    interim_count: int
+
+    @classmethod
+    def of(cls, job: StoredJob) -> JobPublic:
+        return cls(
+            id=job.id,
+            program_id=job.program_id,
+            program_name=job.program_name,
+            owner=job.owner_name,
+            backend=job.backend,
+            status=job.status,
+            reason=job.reason,
+            error_message=job.error_message,
+            inputs=json.loads(job.inputs),
+            max_execution_time=job.max_execution_time,
+            creation_date=iso(job.created_at) or "",
+            start_date=iso(job.started_at),
+            end_date=iso(job.ended_at),
+            interim_count=job.interim_count,
+        )
+
+
+class JobsPublic(BaseModel):
+    jobs: list[JobPublic]
+    total: int
+
+
+class InterimPublic(BaseModel):
+    seq: int
+    data: Any
+    creation_date: str
+
+    @classmethod
+    def of(cls, interim: StoredInterim) -> InterimPublic:
+        return cls(
+            seq=interim.seq,
+            data=json.loads(interim.data),
+            creation_date=iso(interim.created_at) or "",
+        )
+
+
+class InterimsPublic(BaseModel):
+    interim_results: list[InterimPublic]
+
+
+class UserPublic(BaseModel):
+    name: str
+    role: str
+    creation_date: str
+
+    @classmethod
+    def of(cls, user: StoredUser) -> UserPublic:
+        return cls(name=user.name, role=user.role, creation_date=iso(user.created_at) or "")
+
+
+class UsersPublic(BaseModel):
+    users: list[UserPublic]
+
+
+class UserCreate(_Request):
+    name: str
+    role: str = "user"
+
+
+class TokenIssued(BaseModel):
+    token: str = Field(description="Shown once; only its hash is stored.")
+    token_id: str
+
+
+class UserCreated(TokenIssued):
+    user: UserPublic
+
+
+class TokenPublic(BaseModel):
+    id: str
+    creation_date: str
+    revoked_date: str | None
+
+    @classmethod
+    def of(cls, token: StoredToken) -> TokenPublic:
+        return cls(
+            id=token.id,
+            creation_date=iso(token.created_at) or "",
+            revoked_date=iso(token.revoked_at),
+        )
+
+
+class TokensPublic(BaseModel):
+    tokens: list[TokenPublic]
+
+
+class TokenRevoke(_Request):
+    token_id: str | None = None
+    token: str | None = None
+
+
+class BackendsPublic(BaseModel):
+    backends: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str

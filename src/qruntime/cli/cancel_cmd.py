@@ -1,0 +1,24 @@
+"""``qruntime cancel``: stop a queued or running job."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from qruntime.cli.connection import TokenOption, UrlOption, connect
+from qruntime.cli.errors import reports_errors
+
+
+@reports_errors
+def cancel(
+    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Cancel a job; refused (exit 2) when it has already finished."""
+    with connect(url, token) as service:
+        job = service.job(job_id)
+        job.cancel()
+        reason = f" ({job.reason})" if job.reason else ""
+        typer.echo(f"job {job_id}: {job.status().name}{reason}")

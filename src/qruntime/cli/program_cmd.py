@@ -1,0 +1,25 @@
+"""``qruntime program``: everything about one program."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from qruntime.cli.connection import JsonOption, TokenOption, UrlOption, connect
+from qruntime.cli.errors import reports_errors
+from qruntime.cli.program_view import program_json
+
+
+@reports_errors
+def program(
+    program_id: Annotated[str, typer.Argument(help="The program's id (see `qruntime programs`).")],
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Show a program: description, input parameters, interim results, return values."""
+    with connect(url, token) as service:
+        found = service.program(program_id)
+        typer.echo(json.dumps(program_json(found), indent=2) if as_json else str(found))

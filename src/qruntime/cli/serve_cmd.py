@@ -1,0 +1,74 @@
+"""``qruntime serve``: the hosted service (FastAPI under uvicorn) on this machine."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from qruntime.settings import DEFAULT_PORT, Settings
+
+#: Seconds uvicorn waits for open requests (event streams) when asked to stop.
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind. [env QRUNTIME_HOST; default 127.0.0.1]")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help=f"TCP port. [env QRUNTIME_PORT; default {DEFAULT_PORT}]")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the SQLite database and admin token live. [default ./.qruntime]"),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. [default SQLite]"
+        ),
+    ] = None,
+    max_concurrent_jobs: Annotated[
+        int | None, typer.Option(help="Jobs running at once. [default: CPU count]")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the qruntime server until interrupted (Ctrl-C)."""
+    import uvicorn
+
+    from qruntime.api import create_app
+
+    flags: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "max_concurrent_jobs": max_concurrent_jobs,
+    }
+    try:
+        settings = Settings(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        typer.echo(f"error: invalid settings: {problems}", err=True)
+        raise typer.Exit(2) from None
+    _configure_logging(log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level.lower(),
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+
+
+def _configure_logging(level: str) -> None:
+    """Our own and uvicorn's messages at ``level``; libraries (qiskit, alembic) only warn."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for name in ("qruntime", "uvicorn"):
+        logging.getLogger(name).setLevel(level.upper())

@@ -1,0 +1,83 @@
+"""A job's events as one ordered stream: stored interim results after a sequence number, then
+live ones, status changes, and a final item; a view of the database, woken by the hub."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from qruntime.domain.errors import NotFoundError
+from qruntime.domain.job import JobReason, JobStatus
+from qruntime.service.stream_hub import StreamHub
+from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
+
+#: Default seconds between keep-alive pings on a quiet stream (it also re-reads the database).
+PING_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class StreamStatus:
+    status: JobStatus
+    reason: JobReason | None
+
+
+@dataclass(frozen=True)
+class StreamPing:
+    """Nothing happened for a while; keeps proxies and clients from dropping the connection."""
+
+
+@dataclass(frozen=True)
+class StreamFinal:
+    status: JobStatus
+    reason: JobReason | None
+    error_message: str | None
+
+
+StreamItem = StoredInterim | StreamStatus | StreamPing | StreamFinal
+
+
+async def follow_job(
+    db: Database,
+    hub: StreamHub,
+    job_id: str,
+    *,
+    since: int = 0,
+    ping_seconds: float = PING_SECONDS,
+) -> AsyncIterator[StreamItem]:
+    """Yield each interim with ``seq > since`` exactly once, in order, then the final item.
+
+    Status items cover QUEUED and RUNNING; the terminal status comes only with the final
+    item, after the last interim.
+
+    Ends without a final item if the job is deleted meanwhile (a reconnect then gets 404).
+    """
+    watch = hub.watch(job_id)
+    last_status: JobStatus | None = None
+    while True:
+        watch.snapshot()
+        try:
+            job, interims = await asyncio.to_thread(_read, db, job_id, since)
+        except NotFoundError:
+            return
+        if job.status != last_status and not job.status.is_terminal():
+            last_status = job.status
+            yield StreamStatus(job.status, job.reason)
+        for interim in interims:
+            since = interim.seq
+            yield interim
+        if job.status.is_terminal():
+            yield StreamFinal(job.status, job.reason, job.error_message)
+            return
+        if not await watch.wait(ping_seconds):
+            yield StreamPing()
+
+
+def _read(db: Database, job_id: str, since: int) -> tuple[StoredJob, list[StoredInterim]]:
+    """Status first, then interims: a job seen finished has all of its interims stored."""
+    with db.session(readonly=True) as session:
+        jobs = JobRepository(session)
+        job = jobs.get(job_id)
+        if job is None:
+            raise NotFoundError("job", job_id)
+        return job, jobs.interims(job_id, after=since)

@@ -1,0 +1,213 @@
+"""Use cases for jobs: submit (with every check before anything is stored), inspect, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import uuid
+from collections.abc import Collection
+from typing import Any
+
+from qruntime.backends import BackendRegistry, check_backend_requirements
+from qruntime.domain.errors import (
+    InvalidInputsError,
+    InvalidStateError,
+    NotFoundError,
+    Problem,
+    SerializationError,
+    TooLargeError,
+    ValidationFailed,
+)
+from qruntime.domain.inputs import validate_inputs
+from qruntime.domain.job import JobStatus
+from qruntime.serialization import decode
+from qruntime.service.principal import Principal
+from qruntime.service.programs import ProgramService, metadata_of
+from qruntime.service.scheduler import Scheduler
+from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
+
+PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
+FINISHED = (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
+
+
+class InvalidJobRequestError(ValidationFailed):
+    what = "job request"
+
+
+class JobService:
+    def __init__(
+        self,
+        db: Database,
+        programs: ProgramService,
+        registry: BackendRegistry,
+        scheduler: Scheduler,
+        *,
+        max_inputs_bytes: int,
+        max_queued_jobs_per_user: int,
+    ):
+        self._db = db
+        self._programs = programs
+        self._registry = registry
+        self._scheduler = scheduler
+        self._max_inputs_bytes = max_inputs_bytes
+        self._max_queued = max_queued_jobs_per_user
+
+    def submit(
+        self,
+        caller: Principal,
+        *,
+        program_id: str,
+        backend: str,
+        inputs: Any,
+        max_execution_time: float | None = None,
+    ) -> StoredJob:
+        """Refuse anything invalid before the job is stored; then queue it."""
+        program = self._programs.get(caller, program_id)
+        metadata = metadata_of(program)
+        backend_info = self._registry.info(backend)
+        check_backend_requirements(metadata, backend_info)
+        limit = _time_limit(max_execution_time, metadata.max_execution_time)
+        inputs_text = self._check_inputs(inputs, metadata)
+        with self._db.session() as session:
+            jobs = JobRepository(session)
+            _, queued = jobs.list(owner_id=caller.user_id, limit=0, statuses=[JobStatus.QUEUED])
+            if queued >= self._max_queued:
+                raise InvalidStateError(
+                    f"you already have {queued} queued jobs (the limit is {self._max_queued}); "
+                    "wait for some to start or cancel them"
+                )
+            job = jobs.add(
+                id=f"j-{uuid.uuid4().hex[:20]}",
+                program_id=program.id,
+                program_name=program.name,
+                owner_id=caller.user_id,
+                backend=backend,
+                inputs=inputs_text,
+                source=program.source,
+                max_execution_time=limit,
+            )
+        self._scheduler.wake()
+        return job
+
+    def list(
+        self,
+        caller: Principal,
+        *,
+        limit: int | None,
+        offset: int = 0,
+        pending: bool | None = None,
+        program_id: str | None = None,
+        statuses: Collection[JobStatus] | None = None,
+    ) -> tuple[list[StoredJob], int]:
+        wanted = set(statuses) if statuses else None
+        if pending is not None:
+            group = set(PENDING if pending else FINISHED)
+            wanted = group if wanted is None else wanted & group
+            if not wanted:
+                return [], 0
+        with self._db.session(readonly=True) as session:
+            return JobRepository(session).list(
+                owner_id=None if caller.is_admin else caller.user_id,
+                limit=limit,
+                offset=offset,
+                statuses=wanted,
+                program_id=program_id,
+            )
+
+    def get(self, caller: Principal, job_id: str) -> StoredJob:
+        """Jobs are visible to their owner and admins only; for anyone else they do not exist."""
+        with self._db.session(readonly=True) as session:
+            job = JobRepository(session).get(job_id)
+        if job is None or not caller.owns(job.owner_id):
+            raise NotFoundError("job", job_id)
+        return job
+
+    def result(self, caller: Principal, job_id: str) -> str:
+        job = self.get(caller, job_id)
+        if job.status is not JobStatus.DONE or job.result is None:
+            raise InvalidStateError(_no_result_message(job))
+        return job.result
+
+    def interim_results(
+        self, caller: Principal, job_id: str, since: int = 0
+    ) -> list[StoredInterim]:
+        self.get(caller, job_id)
+        with self._db.session(readonly=True) as session:
+            return JobRepository(session).interims(job_id, after=since)
+
+    def logs(self, caller: Principal, job_id: str) -> str:
+        job = self.get(caller, job_id)
+        with self._db.session(readonly=True) as session:
+            lines = [line.text for line in JobRepository(session).logs(job_id)]
+        if job.log_truncated:
+            lines.append("[qruntime: later output was dropped: the job's log reached its size cap]")
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    async def cancel(self, caller: Principal, job_id: str) -> StoredJob:
+        job = await asyncio.to_thread(self.get, caller, job_id)
+        if job.status.is_terminal():
+            raise InvalidStateError(f"job {job_id!r} has already finished: {job.status}")
+        return await self._scheduler.cancel(job_id)
+
+    def delete(self, caller: Principal, job_id: str) -> None:
+        job = self.get(caller, job_id)
+        if not job.status.is_terminal():
+            raise InvalidStateError(f"job {job_id!r} is {job.status}; cancel it before deleting it")
+        with self._db.session() as session:
+            JobRepository(session).delete(job_id)
+
+    def _check_inputs(self, inputs: Any, metadata: Any) -> str:
+        if not isinstance(inputs, dict):
+            raise InvalidInputsError(Problem("inputs", "must be a JSON object of name: value"))
+        try:
+            text = json.dumps(inputs, allow_nan=False)
+        except ValueError:
+            raise InvalidInputsError(
+                Problem("inputs", "NaN and Infinity are not valid JSON numbers")
+            ) from None
+        if len(text) > self._max_inputs_bytes:
+            raise TooLargeError(
+                f"job inputs are {len(text)} bytes; the limit is {self._max_inputs_bytes}"
+            )
+        try:
+            decoded = decode(text)
+        except SerializationError as exc:
+            raise InvalidInputsError(Problem("inputs", str(exc))) from None
+        validate_inputs(metadata, decoded)
+        return text
+
+
+def _time_limit(requested: float | None, program_limit: int) -> float:
+    if requested is None:
+        return float(program_limit)
+    if (
+        isinstance(requested, bool)
+        or not isinstance(requested, int | float)
+        or not math.isfinite(requested)
+        or requested <= 0
+    ):
+        raise InvalidJobRequestError(
+            Problem(
+                "max_execution_time", f"must be a positive number of seconds, got {requested!r}"
+            )
+        )
+    if requested > program_limit:
+        raise InvalidJobRequestError(
+            Problem(
+                "max_execution_time",
+                f"{requested:g} s is more than the program's max_execution_time of "
+                f"{program_limit} s",
+            )
+        )
+    return float(requested)
+
+
+def _no_result_message(job: StoredJob) -> str:
+    if job.status is JobStatus.ERROR:
+        return f"job {job.id!r} failed ({job.reason}): {job.error_message or ''}".rstrip(": ")
+    if job.status is JobStatus.CANCELLED:
+        return f"job {job.id!r} was cancelled ({job.reason}): {job.error_message or ''}".rstrip(
+            ": "
+        )
+    return f"job {job.id!r} is {job.status}; it has no result yet"

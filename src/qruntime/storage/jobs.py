@@ -1,0 +1,260 @@
+"""Jobs and what they publish: numbered interim results and capped log lines.
+
+Status changes are conditional UPDATEs, so concurrent callers (scheduler, supervisor, API)
+cannot both win a transition, and a terminal status never changes again.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, delete, false, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from qruntime.domain.errors import DuplicateError, NotFoundError
+from qruntime.domain.job import JobReason, JobStatus
+from qruntime.storage.models import INTERIMS, JOBS, LOG_LINES, USERS, utcnow
+from qruntime.storage.records import StoredInterim, StoredJob, StoredLogLine
+
+_ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+
+def _select_jobs() -> Select[Any]:
+    return select(JOBS, USERS.c.name.label("owner_name")).join(USERS, USERS.c.id == JOBS.c.owner_id)
+
+
+class JobRepository:
+    """Stores jobs and their events inside the caller's session; never commits."""
+
+    def __init__(self, session: Session):
+        self._session = session
+
+    # --- jobs -----------------------------------------------------------------------------
+
+    def add(
+        self,
+        *,
+        id: str,
+        program_id: str,
+        program_name: str,
+        owner_id: int,
+        backend: str,
+        inputs: str,
+        source: str,
+        max_execution_time: float,
+    ) -> StoredJob:
+        """A new ``QUEUED`` job; ``source`` is the program's source at submit time."""
+        self._session.execute(
+            insert(JOBS).values(
+                id=id,
+                program_id=program_id,
+                program_name=program_name,
+                owner_id=owner_id,
+                backend=backend,
+                status=JobStatus.QUEUED.value,
+                inputs=inputs,
+                source=source,
+                max_execution_time=max_execution_time,
+                created_at=utcnow(),
+                interim_count=0,
+                log_bytes=0,
+                log_truncated=False,
+            )
+        )
+        return self._require(id)
+
+    def get(self, job_id: str) -> StoredJob | None:
+        row = self._session.execute(_select_jobs().where(JOBS.c.id == job_id)).first()
+        return StoredJob.from_row(row) if row is not None else None
+
+    def list(
+        self,
+        *,
+        owner_id: int | None,
+        limit: int | None,
+        offset: int = 0,
+        statuses: Collection[JobStatus] | None = None,
+        program_id: str | None = None,
+    ) -> tuple[builtins.list[StoredJob], int]:
+        """One page, newest first, and the number of all matches; ``owner_id`` None = all."""
+        where: builtins.list[ColumnElement[bool]] = []
+        if owner_id is not None:
+            where.append(JOBS.c.owner_id == owner_id)
+        if statuses is not None:
+            where.append(JOBS.c.status.in_([JobStatus(s).value for s in statuses]))
+        if program_id is not None:
+            where.append(JOBS.c.program_id == program_id)
+        total = self._session.execute(
+            select(func.count()).select_from(JOBS).where(*where)
+        ).scalar_one()
+        query = (
+            _select_jobs()
+            .where(*where)
+            .order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [StoredJob.from_row(row) for row in self._session.execute(query)], total
+
+    def queued(self) -> builtins.list[StoredJob]:
+        """Every ``QUEUED`` job, oldest first."""
+        query = (
+            _select_jobs()
+            .where(JOBS.c.status == JobStatus.QUEUED.value)
+            .order_by(JOBS.c.created_at, JOBS.c.id)
+        )
+        return [StoredJob.from_row(row) for row in self._session.execute(query)]
+
+    def mark_running(self, job_id: str) -> StoredJob | None:
+        """Claim a queued job; None when it was not ``QUEUED`` (someone else won, or it ended)."""
+        result = self._session.execute(
+            update(JOBS)
+            .where(JOBS.c.id == job_id, JOBS.c.status == JobStatus.QUEUED.value)
+            .values(status=JobStatus.RUNNING.value, started_at=utcnow())
+        )
+        return self._require(job_id) if result.rowcount else None
+
+    def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        reason: JobReason | None = None,
+        error_message: str | None = None,
+        result: str | None = None,
+    ) -> StoredJob | None:
+        """End a queued or running job; None (and no change) if it already ended or is missing."""
+        status = JobStatus(status)
+        if not status.is_terminal():
+            raise ValueError(f"finish() needs a terminal status, not {status}")
+        updated = self._session.execute(
+            update(JOBS)
+            .where(JOBS.c.id == job_id, JOBS.c.status.in_(_ACTIVE))
+            .values(
+                status=status.value,
+                reason=JobReason(reason).value if reason is not None else None,
+                error_message=error_message,
+                result=result,
+                ended_at=utcnow(),
+            )
+        )
+        return self._require(job_id) if updated.rowcount else None
+
+    def cancel_queued(self, job_id: str, message: str) -> StoredJob | None:
+        """Cancel a job only while it is still queued; None if it started, ended or is missing."""
+        updated = self._session.execute(
+            update(JOBS)
+            .where(JOBS.c.id == job_id, JOBS.c.status == JobStatus.QUEUED.value)
+            .values(
+                status=JobStatus.CANCELLED.value,
+                reason=JobReason.CANCELLED_BY_USER.value,
+                error_message=message,
+                ended_at=utcnow(),
+            )
+        )
+        return self._require(job_id) if updated.rowcount else None
+
+    def interrupt_running(self, message: str) -> builtins.list[str]:
+        """Mark every ``RUNNING`` job ``ERROR``/``INTERRUPTED``: its server died under it."""
+        rows = self._session.execute(
+            update(JOBS)
+            .where(JOBS.c.status == JobStatus.RUNNING.value)
+            .values(
+                status=JobStatus.ERROR.value,
+                reason=JobReason.INTERRUPTED.value,
+                error_message=message,
+                ended_at=utcnow(),
+            )
+            .returning(JOBS.c.id)
+        )
+        return sorted(rows.scalars())
+
+    def delete(self, job_id: str) -> bool:
+        """Delete a job with its interim results and log lines (ON DELETE CASCADE)."""
+        result = self._session.execute(delete(JOBS).where(JOBS.c.id == job_id))
+        return result.rowcount > 0
+
+    # --- interim results ------------------------------------------------------------------
+
+    def add_interim(self, job_id: str, seq: int, data: str) -> StoredInterim:
+        """Store interim result ``seq``; a repeated ``seq`` raises DuplicateError."""
+        interim = StoredInterim(job_id=job_id, seq=seq, data=data, created_at=utcnow())
+        try:
+            with self._session.begin_nested():
+                self._session.execute(
+                    insert(INTERIMS).values(
+                        job_id=job_id, seq=seq, data=data, created_at=interim.created_at
+                    )
+                )
+        except IntegrityError as exc:
+            if not self._exists(job_id):
+                raise NotFoundError("job", job_id) from exc
+            raise DuplicateError(f"job {job_id!r} already has interim result {seq}") from exc
+        self._session.execute(
+            update(JOBS)
+            .where(JOBS.c.id == job_id, JOBS.c.interim_count < seq)
+            .values(interim_count=seq)
+        )
+        return interim
+
+    def interims(self, job_id: str, *, after: int = 0) -> builtins.list[StoredInterim]:
+        """Interim results with ``seq > after``, in order."""
+        query = (
+            select(INTERIMS)
+            .where(INTERIMS.c.job_id == job_id, INTERIMS.c.seq > after)
+            .order_by(INTERIMS.c.seq)
+        )
+        return [StoredInterim.from_row(row) for row in self._session.execute(query)]
+
+    # --- logs -----------------------------------------------------------------------------
+
+    def append_log(self, job_id: str, stream: str, text: str, *, cap_bytes: int) -> bool:
+        """Store a line while the job's log stays within ``cap_bytes`` (UTF-8).
+
+        The first line over the cap is dropped and marks the log truncated; from then on
+        every line is dropped. Returns whether the line was stored.
+        """
+        size = len(text.encode("utf-8", errors="surrogatepass"))
+        # Reserve the bytes first: one conditional UPDATE decides, even under concurrency.
+        reserved = self._session.execute(
+            update(JOBS)
+            .where(
+                JOBS.c.id == job_id,
+                JOBS.c.log_truncated == false(),
+                JOBS.c.log_bytes + size <= cap_bytes,
+            )
+            .values(log_bytes=JOBS.c.log_bytes + size)
+        )
+        if reserved.rowcount:
+            self._session.execute(
+                insert(LOG_LINES).values(
+                    job_id=job_id, stream=stream, text=text, created_at=utcnow()
+                )
+            )
+            return True
+        truncated = self._session.execute(
+            update(JOBS).where(JOBS.c.id == job_id).values(log_truncated=True)
+        )
+        if not truncated.rowcount:
+            raise NotFoundError("job", job_id)
+        return False
+
+    def logs(self, job_id: str) -> builtins.list[StoredLogLine]:
+        """The job's stored log lines in the order they were appended."""
+        query = select(LOG_LINES).where(LOG_LINES.c.job_id == job_id).order_by(LOG_LINES.c.id)
+        return [StoredLogLine.from_row(row) for row in self._session.execute(query)]
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _exists(self, job_id: str) -> bool:
+        query = select(JOBS.c.id).where(JOBS.c.id == job_id)
+        return self._session.execute(query).first() is not None
+
+    def _require(self, job_id: str) -> StoredJob:
+        job = self.get(job_id)
+        if job is None:  # pragma: no cover - only after a write in this very transaction
+            raise NotFoundError("job", job_id)
+        return job

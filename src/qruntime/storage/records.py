@@ -1,0 +1,144 @@
+"""Immutable snapshots that repositories hand out, so no ORM object or session leaks upwards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from qruntime.domain.job import JobReason, JobStatus
+
+
+@dataclass(frozen=True)
+class StoredUser:
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> StoredUser:
+        return cls(id=row.id, name=row.name, role=row.role, created_at=row.created_at)
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    """A token's bookkeeping; the token itself is never stored, only its hash."""
+
+    id: str
+    user_id: int
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> StoredToken:
+        return cls(
+            id=row.id, user_id=row.user_id, created_at=row.created_at, revoked_at=row.revoked_at
+        )
+
+
+@dataclass(frozen=True)
+class StoredProgram:
+    id: str
+    name: str
+    owner_id: int
+    owner_name: str
+    description: str
+    max_execution_time: int
+    version: str | None
+    spec: dict[str, Any]
+    is_public: bool
+    source: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> StoredProgram:
+        """``row`` carries the program's columns plus ``owner_name`` from the users table."""
+        return cls(
+            id=row.id,
+            name=row.name,
+            owner_id=row.owner_id,
+            owner_name=row.owner_name,
+            description=row.description,
+            max_execution_time=row.max_execution_time,
+            version=row.version,
+            spec=dict(row.spec or {}),
+            is_public=bool(row.is_public),
+            source=row.source,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    """A job as persisted; ``inputs``/``result`` stay RuntimeEncoder JSON text, never decoded."""
+
+    id: str
+    program_id: str
+    program_name: str
+    owner_id: int
+    owner_name: str
+    backend: str
+    status: JobStatus
+    reason: JobReason | None
+    error_message: str | None
+    inputs: str
+    source: str
+    max_execution_time: float
+    result: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    interim_count: int
+    log_truncated: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> StoredJob:
+        """``row`` carries the job's columns plus ``owner_name`` from the users table."""
+        return cls(
+            id=row.id,
+            program_id=row.program_id,
+            program_name=row.program_name,
+            owner_id=row.owner_id,
+            owner_name=row.owner_name,
+            backend=row.backend,
+            status=JobStatus(row.status),
+            reason=JobReason(row.reason) if row.reason is not None else None,
+            error_message=row.error_message,
+            inputs=row.inputs,
+            source=row.source,
+            max_execution_time=float(row.max_execution_time),
+            result=row.result,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            interim_count=row.interim_count,
+            log_truncated=bool(row.log_truncated),
+        )
+
+
+@dataclass(frozen=True)
+class StoredInterim:
+    """One numbered interim result; ``data`` is RuntimeEncoder JSON text."""
+
+    job_id: str
+    seq: int
+    data: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> StoredInterim:
+        return cls(job_id=row.job_id, seq=row.seq, data=row.data, created_at=row.created_at)
+
+
+@dataclass(frozen=True)
+class StoredLogLine:
+    stream: str
+    text: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> StoredLogLine:
+        return cls(stream=row.stream, text=row.text, created_at=row.created_at)

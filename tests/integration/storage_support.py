@@ -1,0 +1,123 @@
+"""Helpers for the storage tests: fresh real databases (SQLite file, PostgreSQL) and factories."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from qruntime.storage import (
+    Database,
+    JobRepository,
+    ProgramRepository,
+    StoredJob,
+    StoredProgram,
+    StoredUser,
+    UserRepository,
+    sqlite_url,
+)
+
+#: The server every PostgreSQL test uses; each test gets its own fresh database on it.
+POSTGRES_URL = os.environ.get(
+    "QRUNTIME_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@contextmanager
+def fresh_database(kind: str, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty database of ``kind``; PostgreSQL ones are dropped afterwards.
+
+    An unreachable PostgreSQL server makes the test fail, never skip.
+    """
+    if kind == "sqlite":
+        database = Database(sqlite_url(tmp_path / "qruntime.db"))
+        try:
+            database.migrate()
+            yield database
+        finally:
+            database.dispose()
+        return
+    name = f"qrt_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        database = Database(url)
+        try:
+            database.migrate()
+            yield database
+        finally:
+            database.dispose()
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+def make_user(database: Database, name: str = "alice", role: str = "user") -> StoredUser:
+    with database.session() as session:
+        return UserRepository(session).create(name, role)
+
+
+def add_program(
+    session: Session, owner: StoredUser, program_id: str, *, public: bool = False, **extra: Any
+) -> StoredProgram:
+    fields: dict[str, Any] = {
+        "name": program_id.rsplit("-", 1)[0],
+        "description": "A sample runtime program.",
+        "max_execution_time": 300,
+        "version": None,
+        "spec": {"parameters": {"type": "object"}, "backend_requirements": {"min_num_qubits": 5}},
+        "source": "def main(backend, user_messenger, **kwargs):\n    return 1\n",
+    }
+    fields.update(extra)
+    return ProgramRepository(session).add(
+        id=program_id, owner_id=owner.id, is_public=public, **fields
+    )
+
+
+def add_job(
+    session: Session, owner: StoredUser, job_id: str, *, program_id: str = "hello-world-abc123"
+) -> StoredJob:
+    return JobRepository(session).add(
+        id=job_id,
+        program_id=program_id,
+        program_name=program_id.rsplit("-", 1)[0],
+        owner_id=owner.id,
+        backend="aer_simulator",
+        inputs='{"iterations": 3}',
+        source="def main(backend, user_messenger): pass\n",
+        max_execution_time=60.0,
+    )
+
+
+def assert_utc(*values: datetime | None) -> None:
+    for value in values:
+        assert value is not None
+        assert value.tzinfo is not None and value.utcoffset().total_seconds() == 0, value
+
+
+def run_threads(count: int, work: Callable[[int], object]) -> list[object]:
+    """Run ``work(i)`` on ``count`` threads released together; re-raises the first error."""
+    barrier = threading.Barrier(count)
+
+    def start(i: int) -> object:
+        barrier.wait(timeout=10)
+        return work(i)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(start, range(count)))
