@@ -33,6 +33,7 @@ class ServerProcess:
     max_concurrent_jobs: int = 2
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -67,6 +68,7 @@ class ServerProcess:
         ]
         if self.database_url:
             args += ["--database-url", self.database_url]
+        args += self.extra_args
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{int(time.time() * 1000)}.log"
         with self.log_path.open("wb") as log:

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     stream_ping_seconds: float = Field(15.0, gt=0)
     #: Also save the admin account in the local account file on first start.
     save_admin_account: bool = True
+    #: A catalogue directory (``runtime/``) to publish at every start, public under bare names.
+    catalogue_dir: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:

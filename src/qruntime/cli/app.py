@@ -9,12 +9,14 @@ from qruntime.cli import (
     admin_cmd,
     backends_cmd,
     cancel_cmd,
+    catalogue_cmd,
     delete_cmd,
     job_cmd,
     jobs_cmd,
     logs_cmd,
     program_cmd,
     programs_cmd,
+    publish_cmd,
     result_cmd,
     run_cmd,
     run_local_cmd,
@@ -50,3 +52,6 @@ app.add_typer(account_cmd.account)
 app.add_typer(admin_cmd.admin)
 app.command("run-local")(run_local_cmd.run_local)
 app.command("serve")(serve_cmd.serve)
+# The public catalogue.
+app.add_typer(catalogue_cmd.catalogue)
+app.command("publish")(publish_cmd.publish)

@@ -10,3 +10,5 @@ BAD_INPUT = 2
 SERVER_UNREACHABLE = 3
 #: Ctrl-C stopped the command (never the job): the shell's 128 + SIGINT.
 INTERRUPTED = 130
+#: ``catalogue check`` / ``publish``: the catalogue breaks a rule (one line per problem printed).
+PROBLEMS_FOUND = 1

@@ -35,6 +35,13 @@ def serve(
     max_concurrent_jobs: Annotated[
         int | None, typer.Option(help="Jobs running at once. [default: CPU count]")
     ] = None,
+    catalogue: Annotated[
+        Path | None,
+        typer.Option(
+            help="Publish the program catalogue in this directory (e.g. runtime) at start: "
+            "public, under bare names; changed programs are updated. [env QRUNTIME_CATALOGUE_DIR]"
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the qruntime server until interrupted (Ctrl-C)."""
@@ -48,6 +55,7 @@ def serve(
         "data_dir": data_dir,
         "database_url": database_url,
         "max_concurrent_jobs": max_concurrent_jobs,
+        "catalogue_dir": catalogue,
     }
     try:
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})
@@ -55,6 +63,7 @@ def serve(
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         typer.echo(f"error: invalid settings: {problems}", err=True)
         raise typer.Exit(2) from None
+    _refuse_broken_catalogue(settings.catalogue_dir)
     _configure_logging(log_level)
     uvicorn.run(
         create_app(settings),
@@ -63,6 +72,20 @@ def serve(
         log_level=log_level.lower(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+
+
+def _refuse_broken_catalogue(directory: Path | None) -> None:
+    """Say what is wrong with the catalogue before starting, instead of a failed start-up."""
+    if directory is None:
+        return
+    from qruntime.catalogue.checks import check_catalogue
+
+    problems = check_catalogue(directory)
+    for problem in problems:
+        typer.echo(f"error: {problem}", err=True)
+    if problems:
+        typer.echo(f"error: not starting: the catalogue in {directory} has problems", err=True)
+        raise typer.Exit(2)
 
 
 def _configure_logging(level: str) -> None:

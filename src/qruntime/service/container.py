@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from qruntime.backends import BackendRegistry, default_registry
 from qruntime.execution import Executor, LocalExecutor
 from qruntime.service.bootstrap import ensure_admin
+from qruntime.service.catalogue_target import publish_catalogue
 from qruntime.service.jobs import JobService
 from qruntime.service.programs import ProgramService
 from qruntime.service.scheduler import Scheduler
@@ -75,6 +76,8 @@ class Services:
             self.settings.public_url,
             save_to_accounts=self.settings.save_admin_account,
         )
+        if self.settings.catalogue_dir is not None:
+            publish_catalogue(self.db, self.programs, self.settings.catalogue_dir)
         await self.scheduler.start()
         log.info(
             "qruntime is serving on %s (database: %s)", self.settings.public_url, self.db.dialect
