@@ -7,14 +7,21 @@ one called ``cloud`` gets ``cloud_runtime_programs``, as in the seed's catalogue
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 CLOUD_ENVIRONMENT = "cloud"
 
-Selection = Literal["all"] | list[str]
+
+def _selection(value: Any) -> Literal["all"] | list[str]:
+    if value == "all" or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        return value
+    raise ValueError(f"must be 'all' or a list of program names, got {value!r}")
+
+
+Selection = Annotated[Any, AfterValidator(_selection)]
 
 
 class ConfigError(ValueError):
@@ -67,7 +74,8 @@ def load_config(path: Path) -> PublishConfig:
         return PublishConfig.model_validate(raw)
     except ValidationError as exc:
         lines = [
-            f"{path}: {'.'.join(map(str, err['loc'])) or '(top level)'}: {err['msg']}"
+            f"{path}: {'.'.join(map(str, err['loc'])) or '(top level)'}: "
+            f"{err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
         ]
         raise ConfigError("\n".join(lines)) from None

@@ -40,7 +40,7 @@ def check(
         typer.echo(f"{len(problems)} problem(s) in {directory}", err=True)
         raise typer.Exit(exit_codes.PROBLEMS_FOUND)
     count = len(list(directory.glob("*.py")))
-    typer.echo(f"{count} programs in {directory}: all checks passed")
+    typer.echo(f"{count} program(s) in {directory}: all checks passed")
 
 
 def default_tests_dir(directory: Path) -> Path:
