@@ -18,7 +18,11 @@ SEED = REPO / "tests" / "fixtures" / "seeds" / "quickstart_seed.py.txt"
 
 @pytest.fixture
 def server(tmp_path: Path):
-    server = ServerProcess(tmp_path / "data", tmp_path / "accounts.json").start()
+    """The README's first command: a server that publishes the catalogue in runtime/."""
+    server = ServerProcess(
+        tmp_path / "data", tmp_path / "accounts.json", extra_args=["--catalogue", str(REPO / "runtime")]
+    )
+    server.start()
     yield server
     server.stop()
 

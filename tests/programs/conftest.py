@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from qruntime import RuntimeService
-from qruntime.catalogue import load_catalogue
 from qruntime.testing import run_program
 from server_harness import ServerProcess
 
@@ -42,17 +41,15 @@ def catalogue_file(name: str) -> Path:
 
 @pytest.fixture(scope="session")
 def catalogue_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A real server with every catalogue program published (public, bare names)."""
+    """A real server started as the README says: publishing ``runtime/`` at start."""
     base = tmp_path_factory.mktemp("catalogue-server")
-    server = ServerProcess(data_dir=base / "data", accounts_file=base / "accounts.json")
+    server = ServerProcess(
+        data_dir=base / "data",
+        accounts_file=base / "accounts.json",
+        extra_args=["--catalogue", str(CATALOGUE)],
+    )
     server.start()
     try:
-        with RuntimeService(server.url, server.admin_token) as admin:
-            for program in load_catalogue(CATALOGUE):
-                program_id = admin.upload_program(
-                    program.source, program.metadata, bare_name=True
-                )
-                admin.set_program_visibility(program_id, True)
         yield server
     finally:
         server.stop()
