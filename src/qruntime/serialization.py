@@ -15,6 +15,9 @@ Known limitations:
   ``datetime.timezone``.
 * QPY drops complex coefficients inside parameter expressions (``θ*1j`` decodes as ``θ``).
 * A plain dict that has exactly the keys ``__type__`` and ``__value__`` is read as an envelope.
+* Subclasses of ``PubResult`` other than ``SamplerPubResult`` decode as a plain ``PubResult``,
+  and subclasses of ``DataBin`` as a plain ``DataBin``. A ``PrimitiveResult`` is only encoded
+  when every item is a ``PubResult``. ``DataBin`` field names starting with ``__`` are refused.
 """
 
 from __future__ import annotations
@@ -33,6 +36,14 @@ import scipy.sparse as sp
 from qiskit import QuantumCircuit, qpy
 from qiskit import quantum_info as qi
 from qiskit.circuit import Gate, Parameter, ParameterExpression, ParameterVectorElement
+from qiskit.primitives import (
+    BitArray,
+    DataBin,
+    PrimitiveResult,
+    PubResult,
+    SamplerPubResult,
+)
+from qiskit.primitives.containers import BindingsArray, ObservablesArray
 from qiskit.result import Result
 
 from qruntime.domain.errors import SerializationError
@@ -216,6 +227,141 @@ def _decode_sparse_obs(value: Any) -> qi.SparseObservable:
     return qi.SparseObservable.from_sparse_list(terms, num_qubits=value["num_qubits"])
 
 
+# --- qiskit primitives (V2) ------------------------------------------------------------------
+
+
+def _fields(value: Any, what: str, keys: tuple[str, ...]) -> dict:
+    """A dict with exactly ``keys``; names any that are missing or unexpected."""
+    value = _expect(value, dict, f"a {what} dict")
+    missing = [key for key in keys if key not in value]
+    extra = sorted(str(key) for key in value.keys() - set(keys))
+    if missing or extra:
+        problems = [f"missing {missing}"] if missing else []
+        problems += [f"unexpected {extra}"] if extra else []
+        raise ValueError(f"{what} needs exactly the keys {list(keys)}: {', '.join(problems)}")
+    return value
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    dims = _expect(value, list, "a shape list")
+    for dim in dims:
+        if _expect(dim, int, "an integer dimension") < 0:
+            raise ValueError(f"shape dimensions must be >= 0, got {dims}")
+    return tuple(dims)
+
+
+def _object_array(items: list, shape: tuple[int, ...]) -> np.ndarray:
+    """An object array of ``shape`` holding ``items`` in C order, without numpy unpacking them."""
+    if len(items) != math.prod(shape):
+        raise ValueError(f"{len(items)} items do not fill shape {shape}")
+    arr = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        arr[i] = item
+    return arr.reshape(shape)
+
+
+def _encode_bit_array(bits: BitArray) -> dict:
+    return {"array": bits.array, "num_bits": bits.num_bits}
+
+
+def _decode_bit_array(value: Any) -> BitArray:
+    value = _fields(value, "BitArray", ("array", "num_bits"))
+    array = _expect(value["array"], np.ndarray, "an ndarray of packed bits")
+    if _expect(value["num_bits"], int, "an integer num_bits") < 0:
+        raise ValueError(f"num_bits must be >= 0, got {value['num_bits']}")
+    return BitArray(array, value["num_bits"])
+
+
+def _encode_data_bin(data: DataBin) -> dict:
+    """Estimators put ``np.float64`` scalars here (0-d ``stds``); keep them numpy, not float."""
+    fields = {
+        name: {TYPE_KEY: "numpy_scalar", VALUE_KEY: _encode_np_scalar(value)}
+        if isinstance(value, np.generic)
+        else value
+        for name, value in data.items()
+    }
+    return {"shape": list(data.shape), "fields": fields}
+
+
+def _decode_data_bin(value: Any) -> DataBin:
+    value = _fields(value, "DataBin", ("shape", "fields"))
+    fields = _expect(value["fields"], dict, "a dict of fields")
+    dunders = sorted(name for name in fields if name.startswith("__"))
+    if dunders:
+        raise ValueError(f"DataBin field names must not start with '__': {dunders}")
+    return DataBin(shape=_shape(value["shape"]), **fields)
+
+
+def _encode_pub_result(result: PubResult) -> dict:
+    return {"data": result.data, "metadata": result.metadata}
+
+
+def _decoder_for_pub_result(cls: type[PubResult]) -> Callable[[Any], PubResult]:
+    def decode_pub_result(value: Any) -> PubResult:
+        value = _fields(value, cls.__name__, ("data", "metadata"))
+        data = _expect(value["data"], DataBin, "a DataBin as data")
+        return cls(data, _expect(value["metadata"], dict, "a metadata dict"))
+
+    return decode_pub_result
+
+
+def _encode_primitive_result(result: PrimitiveResult) -> dict:
+    pub_results = list(result)
+    for item in pub_results:
+        if not isinstance(item, PubResult):
+            raise UnsupportedTypeError(
+                f"PrimitiveResult can only be serialized with PubResult items, "
+                f"got {type(item).__module__}.{type(item).__qualname__}"
+            )
+    return {"pub_results": pub_results, "metadata": result.metadata}
+
+
+def _decode_primitive_result(value: Any) -> PrimitiveResult:
+    value = _fields(value, "PrimitiveResult", ("pub_results", "metadata"))
+    pub_results = _expect(value["pub_results"], list, "a list of pub results")
+    for i, item in enumerate(pub_results):
+        if not isinstance(item, PubResult):
+            raise ValueError(f"pub_results[{i}] is a {type(item).__name__}, not a PubResult")
+    return PrimitiveResult(pub_results, _expect(value["metadata"], dict, "a metadata dict"))
+
+
+def _encode_bindings(bindings: BindingsArray) -> dict:
+    """Values are keyed by parameter names, which is how BindingsArray stores them anyway."""
+    data = [[list(names), values] for names, values in bindings.data.items()]
+    return {"shape": list(bindings.shape), "data": data}
+
+
+def _decode_bindings(value: Any) -> BindingsArray:
+    value = _fields(value, "BindingsArray", ("shape", "data"))
+    data = {}
+    for entry in _expect(value["data"], list, "a list of [names, values] entries"):
+        if len(_expect(entry, list, "a [names, values] entry")) != 2:
+            raise ValueError(f"expected a [names, values] entry, got {len(entry)} items")
+        names = tuple(
+            _expect(name, str, "a parameter name")
+            for name in _expect(entry[0], list, "a list of parameter names")
+        )
+        if names in data:
+            raise ValueError(f"parameter names {list(names)} appear twice")
+        data[names] = _expect(entry[1], np.ndarray, "an ndarray of parameter values")
+    return BindingsArray(data, shape=_shape(value["shape"]))
+
+
+def _encode_observables(obs: ObservablesArray) -> dict:
+    flat = obs.sparse_observables_array().ravel().tolist()
+    return {"num_qubits": obs.num_qubits, "shape": list(obs.shape), "observables": flat}
+
+
+def _decode_observables(value: Any) -> ObservablesArray:
+    value = _fields(value, "ObservablesArray", ("num_qubits", "shape", "observables"))
+    num_qubits = _expect(value["num_qubits"], int, "an integer num_qubits")
+    items = _expect(value["observables"], list, "a list of SparseObservables")
+    for i, item in enumerate(items):
+        if not isinstance(item, qi.SparseObservable):
+            raise ValueError(f"observables[{i}] is a {type(item).__name__}, not a SparseObservable")
+    return ObservablesArray(_object_array(items, _shape(value["shape"])), num_qubits=num_qubits)
+
+
 # --- scipy.sparse ----------------------------------------------------------------------------
 
 _SPARSE_CLASSES: dict[tuple[str, str], type] = {
@@ -277,6 +423,10 @@ def _qi_codec(cls: type) -> Codec:
     return Codec(cls.__name__, _isa(cls), *_settings_codec(cls))
 
 
+def _pub_result_codec(cls: type[PubResult]) -> Codec:
+    return Codec(cls.__name__, _isa(cls), _encode_pub_result, _decoder_for_pub_result(cls))
+
+
 # Order matters where types overlap: the first codec whose ``matches`` holds encodes the value.
 CODECS: tuple[Codec, ...] = (
     Codec("ndarray", _isa(np.ndarray), _encode_ndarray, _decode_ndarray),
@@ -299,6 +449,15 @@ CODECS: tuple[Codec, ...] = (
     _qi_codec(qi.Operator),
     Codec("SparseObservable", _isa(qi.SparseObservable), _encode_sparse_obs, _decode_sparse_obs),
     Codec("scipy_sparse", sp.issparse, _encode_sparse, _decode_sparse),
+    Codec("BitArray", _isa(BitArray), _encode_bit_array, _decode_bit_array),
+    Codec("DataBin", _isa(DataBin), _encode_data_bin, _decode_data_bin),
+    _pub_result_codec(SamplerPubResult),  # a PubResult subclass, so it goes first
+    _pub_result_codec(PubResult),
+    Codec(
+        "PrimitiveResult", _isa(PrimitiveResult), _encode_primitive_result, _decode_primitive_result
+    ),
+    Codec("BindingsArray", _isa(BindingsArray), _encode_bindings, _decode_bindings),
+    Codec("ObservablesArray", _isa(ObservablesArray), _encode_observables, _decode_observables),
 )
 
 _BY_NAME: dict[str, Codec] = {codec.name: codec for codec in CODECS}

@@ -19,6 +19,16 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from qiskit import QuantumCircuit, transpile
 from qiskit.circuit import Parameter, ParameterExpression, ParameterVector, ParameterVectorElement
+from qiskit.primitives import (
+    BackendEstimatorV2,
+    BackendSamplerV2,
+    BitArray,
+    DataBin,
+    PrimitiveResult,
+    PubResult,
+    SamplerPubResult,
+)
+from qiskit.primitives.containers import BindingsArray, ObservablesArray
 from qiskit.quantum_info import (
     DensityMatrix,
     Operator,
@@ -328,6 +338,260 @@ def test_parameterised_sparse_pauli_op_round_trip():
     assert out.coeffs.dtype == object
     bound = out.assign_parameters({a: 0.25})
     assert bound == op.assign_parameters({a: 0.25})
+
+
+# --- qiskit primitives (V2) ------------------------------------------------------------------
+
+
+def wire(obj):
+    """The JSON tree the encoder sends for ``obj``, to build (malformed) envelopes from."""
+    return json.loads(encode(obj))
+
+
+def assert_same_bits(a: BitArray, b: BitArray) -> None:
+    assert type(b) is BitArray
+    assert_same(a.array, b.array)
+    assert (a.num_bits, a.shape, a.num_shots) == (b.num_bits, b.shape, b.num_shots)
+    assert a == b
+
+
+@st.composite
+def bit_arrays(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3))
+    num_shots = draw(st.integers(0, 5))
+    num_bits = draw(st.integers(0, 20))
+    bits = draw(hnp.arrays(np.bool_, (*shape, num_shots, num_bits)))
+    return BitArray.from_bool_array(bits)
+
+
+@FAST
+@given(bit_arrays())
+def test_bit_array_round_trip(bits):
+    out = roundtrip(bits)
+    assert_same_bits(bits, out)
+    if bits.ndim == 0 and bits.num_bits > 0:  # qiskit's get_counts fails on 0 bits, 0 shots
+        assert out.get_counts() == bits.get_counts()
+
+
+def test_bit_array_counts_survive():
+    bits = BitArray.from_samples(["0101", "1111", "0101", "0000"], num_bits=4)
+    out = roundtrip(bits)
+    assert_same_bits(bits, out)
+    assert out.get_counts() == {"0101": 2, "1111": 1, "0000": 1}
+
+
+def test_data_bin_round_trip_with_arrays_bit_arrays_and_plain_values():
+    bits = BitArray.from_bool_array(np.arange(2 * 3 * 4 * 9).reshape(2, 3, 4, 9) % 3 == 0)
+    data = DataBin(
+        meas=bits,
+        evs=np.linspace(0, 1, 6).reshape(2, 3),
+        stds=np.full((2, 3, 5), 0.25, dtype=np.float32),
+        label="raw",
+        shape=(2, 3),
+    )
+    out = roundtrip(data)
+    assert type(out) is DataBin
+    assert out.shape == (2, 3) and list(out.keys()) == list(data.keys())
+    assert_same_bits(data.meas, out.meas)
+    assert_same(data.evs, out.evs)
+    assert_same(data.stds, out.stds)
+    assert out.label == "raw"
+
+
+def test_numpy_scalar_fields_stay_numpy():
+    """A 0-d estimator pub has ``stds`` as np.float64, which plain json would make a float."""
+    data = DataBin(evs=np.array(0.5), stds=np.float64(0.25), count=np.int32(3), plain=1.5)
+    out = roundtrip(data)
+    for name in data:
+        assert_same(data[name], out[name])
+
+
+def test_empty_data_bin_round_trip():
+    out = roundtrip(DataBin())
+    assert type(out) is DataBin and len(out) == 0 and out.shape == ()
+
+
+METADATA = {
+    "shots": 100,
+    "seed": np.int64(7),
+    "precision": np.float32(0.5),
+    "flags": [True, None, "x"],
+    "circuit_metadata": {"nested": {"angle": 0.25, "ids": np.arange(3)}},
+}
+
+
+@pytest.mark.parametrize("cls", [PubResult, SamplerPubResult])
+def test_pub_result_round_trip_keeps_class_data_and_metadata(cls):
+    result = cls(DataBin(evs=np.array([1.0, -0.5]), shape=(2,)), metadata=METADATA)
+    out = roundtrip(result)
+    assert type(out) is cls
+    assert_same(result.data.evs, out.data.evs)
+    assert out.data.shape == (2,)
+    assert_same(METADATA, out.metadata)
+
+
+def test_primitive_result_round_trip_of_mixed_pub_results():
+    result = PrimitiveResult(
+        [
+            SamplerPubResult(DataBin(c=BitArray.from_samples(["1", "0"]))),
+            PubResult(DataBin(evs=np.array(0.5), stds=np.array(0.1))),
+        ],
+        metadata={"version": 2, "dt": np.float32(0.25)},
+    )
+    out = roundtrip(result)
+    assert type(out) is PrimitiveResult and len(out) == 2
+    assert [type(r) for r in out] == [SamplerPubResult, PubResult]
+    assert out[0].data.c.get_counts() == {"1": 1, "0": 1}
+    assert_same(result[1].data.evs, out[1].data.evs)
+    assert_same(result.metadata, out.metadata)
+
+
+@pytest.fixture(scope="module")
+def aer():
+    from qiskit_aer import AerSimulator
+
+    return AerSimulator()
+
+
+def test_sampler_result_round_trip(aer):
+    theta = Parameter("θ")
+    qc = QuantumCircuit(2, 2)
+    qc.ry(theta, 0)
+    qc.cx(0, 1)
+    qc.measure([0, 1], [0, 1])
+    sampler = BackendSamplerV2(backend=aer, options={"seed_simulator": 3})
+    result = sampler.run([(qc, [[0.0], [np.pi / 2], [np.pi]], 200), (qc, [1.0])]).result()
+    out = roundtrip(result)
+    assert type(out) is PrimitiveResult and out.metadata == result.metadata
+    for mine, theirs in zip(result, out, strict=True):
+        assert type(theirs) is SamplerPubResult
+        assert_same_bits(mine.data.c, theirs.data.c)
+        assert theirs.data.shape == mine.data.shape
+        assert theirs.join_data().get_counts() == mine.join_data().get_counts()
+        assert theirs.metadata == mine.metadata
+    assert out[0].data.c.get_counts(0) == {"00": 200}
+
+
+def test_estimator_result_round_trip(aer):
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    estimator = BackendEstimatorV2(backend=aer, options={"seed_simulator": 5})
+    result = estimator.run([(qc, [["ZZ", "XX"], ["IZ", "XI"]]), (qc, "YY", None, 0.1)]).result()
+    out = roundtrip(result)
+    for mine, theirs in zip(result, out, strict=True):
+        assert type(theirs) is PubResult
+        assert_same(mine.data.evs, theirs.data.evs)
+        assert_same(mine.data.stds, theirs.data.stds)
+        assert theirs.data.shape == mine.data.shape
+        assert theirs.metadata == mine.metadata
+    assert out[0].data.evs[0].tolist() == [1.0, 1.0]
+
+
+BINDINGS = [
+    BindingsArray({("a", "b"): np.arange(6.0).reshape(3, 2), "c": np.ones(3)}),
+    BindingsArray({ParameterVector("v", 2): np.zeros((2, 4, 2), dtype=np.float32)}),
+    BindingsArray(shape=(5,)),
+    BindingsArray({"x": 0.5}),
+]
+
+
+@pytest.mark.parametrize("bindings", BINDINGS, ids=["tuples", "vector", "empty", "scalar"])
+def test_bindings_array_round_trip(bindings):
+    out = roundtrip(bindings)
+    assert type(out) is BindingsArray and out.shape == bindings.shape
+    assert out.data.keys() == bindings.data.keys()
+    for key, values in bindings.data.items():
+        assert_same(values, out.data[key])
+
+
+def test_bindings_array_binds_a_circuit_after_round_trip():
+    theta = Parameter("θ")
+    qc = QuantumCircuit(1)
+    qc.rx(theta, 0)
+    bindings = BindingsArray({theta: [0.1, 0.2]})
+    bound = roundtrip(bindings).bind_all(qc)
+    assert list(bound) == [qc.assign_parameters([0.1]), qc.assign_parameters([0.2])]
+
+
+OBSERVABLES = [
+    ObservablesArray.coerce([["XX", {"ZZ": 2, "IY": -0.5}], [SparsePauliOp("IZ"), Pauli("ZI")]]),
+    ObservablesArray.coerce("XYZ"),
+    ObservablesArray(np.empty((0, 2), dtype=object), num_qubits=3),
+]
+
+
+@pytest.mark.parametrize("obs", OBSERVABLES, ids=["2x2", "0-d", "empty"])
+def test_observables_array_round_trip(obs):
+    out = roundtrip(obs)
+    assert type(out) is ObservablesArray
+    assert (out.shape, out.num_qubits) == (obs.shape, obs.num_qubits)
+    assert out.equivalent(obs)
+    assert out.tolist() == obs.tolist()
+
+
+def test_primitive_result_of_other_items_is_refused_by_the_encoder():
+    with pytest.raises(UnsupportedTypeError, match="PubResult items"):
+        encode(PrimitiveResult([{"not": "a pub result"}]))
+
+
+def _bits_wire():
+    return wire(BitArray.from_samples(["01", "10"]))["__value__"]
+
+
+def _malformed_primitives():
+    bits = _bits_wire()
+    data = wire(DataBin(x=np.arange(2), shape=(2,)))
+    pub = wire(PubResult(DataBin()))["__value__"]
+    return [
+        ("BitArray", {"array": bits["array"]}, "missing \\['num_bits'\\]"),
+        ("BitArray", {**bits, "shape": [1]}, "unexpected \\['shape'\\]"),
+        ("BitArray", {**bits, "num_bits": 9}, "bytes per shot"),
+        ("BitArray", {**bits, "num_bits": -1}, ">= 0"),
+        ("BitArray", {**bits, "num_bits": True}, "integer num_bits"),
+        ("BitArray", {**bits, "array": [[1]]}, "ndarray of packed bits"),
+        ("BitArray", {**bits, "array": wire(np.ones((2, 1), np.int64))}, "dtype uint8"),
+        ("BitArray", [bits["array"], 2], "BitArray dict"),
+        ("DataBin", {"shape": [3], "fields": data["__value__"]["fields"]}, "lead with the shape"),
+        ("DataBin", {"shape": [-1], "fields": {}}, ">= 0"),
+        ("DataBin", {"shape": "()", "fields": {}}, "shape list"),
+        ("DataBin", {"shape": [], "fields": {"__class__": 1}}, "must not start with '__'"),
+        ("DataBin", {"shape": [], "fields": {"keys": 1}}, "Cannot assign"),
+        ("DataBin", {"shape": [], "fields": []}, "dict of fields"),
+        ("PubResult", {**pub, "data": {"evs": 1}}, "DataBin as data"),
+        ("PubResult", {**pub, "metadata": []}, "metadata dict"),
+        ("SamplerPubResult", {"data": pub["data"]}, "missing \\['metadata'\\]"),
+        ("PrimitiveResult", {"pub_results": [1], "metadata": {}}, "not a PubResult"),
+        ("PrimitiveResult", {"pub_results": {}, "metadata": {}}, "list of pub results"),
+        ("PrimitiveResult", {"pub_results": [], "metadata": None}, "metadata dict"),
+        ("BindingsArray", {"shape": [], "data": [[["a"]]]}, "\\[names, values\\] entry"),
+        ("BindingsArray", {"shape": [], "data": [[[1], wire(np.ones(1))]]}, "parameter name"),
+        ("BindingsArray", {"shape": [], "data": [[["a"], [1.0]]]}, "ndarray of parameter values"),
+        ("BindingsArray", {"shape": [2], "data": [[["a"], wire(np.ones((3, 1)))]]}, "shape"),
+        ("ObservablesArray", {"num_qubits": 1, "shape": [2], "observables": []}, "do not fill"),
+        ("ObservablesArray", {"num_qubits": 1, "shape": [], "observables": ["X"]}, "not a Sparse"),
+        (
+            "ObservablesArray",
+            {**wire(OBSERVABLES[1])["__value__"], "num_qubits": 2},
+            "number of qubits",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("type_name", "value", "message"), _malformed_primitives())
+def test_malformed_primitive_envelopes_say_what_is_wrong(type_name, value, message):
+    with pytest.raises(SerializationError) as info:
+        decode(envelope(type_name, value))
+    assert f"malformed __value__ for __type__ '{type_name}'" in str(info.value)
+    assert info.match(message)
+
+
+def test_malformed_bit_array_inside_a_result_names_the_bit_array():
+    text = encode(PrimitiveResult([SamplerPubResult(DataBin(c=BitArray.from_samples(["1"])))]))
+    tampered = text.replace('"num_bits": 1', '"num_bits": 12')
+    assert tampered != text
+    with pytest.raises(SerializationError, match=r"__type__ 'BitArray'.*bytes per shot"):
+        decode(tampered)
 
 
 # --- scipy.sparse ----------------------------------------------------------------------------
