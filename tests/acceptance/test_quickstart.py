@@ -20,7 +20,9 @@ SEED = REPO / "tests" / "fixtures" / "seeds" / "quickstart_seed.py.txt"
 def server(tmp_path: Path):
     """The README's first command: a server that publishes the catalogue in runtime/."""
     server = ServerProcess(
-        tmp_path / "data", tmp_path / "accounts.json", extra_args=["--catalogue", str(REPO / "runtime")]
+        tmp_path / "data",
+        tmp_path / "accounts.json",
+        extra_args=["--catalogue", str(REPO / "runtime")],
     )
     server.start()
     yield server
