@@ -13,6 +13,7 @@ from qruntime.api.errors import error_response, install_error_handlers
 from qruntime.api.routers import backends, health, jobs, programs, stream, users
 from qruntime.service.container import Services
 from qruntime.settings import Settings
+from qruntime.web.mount import install_dashboard
 
 #: Room for base64 and JSON framing around the largest allowed source or inputs.
 _BODY_OVERHEAD = 1024 * 1024
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.add_middleware(BodySizeLimit, limit=body_limit)
     for module in (health, programs, jobs, stream, backends, users):
         app.include_router(module.router)
+    install_dashboard(app)
     return app
 
 

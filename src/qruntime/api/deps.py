@@ -7,10 +7,16 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from qruntime.domain.errors import NotAuthenticatedError
 from qruntime.service.container import Services
 from qruntime.service.principal import Principal
+from qruntime.web.cookie import SESSION_COOKIE
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `qruntime admin create-user`.")
+
+#: The only methods for which the API takes the cookie instead of a bearer token: a browser
+#: (EventSource, fetch) can read with it, but no page can make the JSON API change anything.
+COOKIE_METHODS = frozenset({"GET", "HEAD"})
 
 
 def get_services(request: Request) -> Services:
@@ -21,10 +27,21 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def current_principal(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    return services.users.authenticate(credentials.credentials if credentials else None)
+    if credentials is not None:
+        return services.users.authenticate(credentials.credentials)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and request.method in COOKIE_METHODS:
+        return services.users.authenticate(cookie)
+    if cookie:
+        raise NotAuthenticatedError(
+            f"the dashboard's session cookie is accepted for GET and HEAD only; "
+            f"{request.method} needs 'Authorization: Bearer <token>'"
+        )
+    return services.users.authenticate(None)
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

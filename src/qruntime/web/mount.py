@@ -1,0 +1,24 @@
+"""Adds the dashboard to the API's app: its routes, static files and per-server secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from qruntime.web.backend_detail import BackendDetails
+from qruntime.web.csrf import new_secret
+from qruntime.web.routes import backends, home, jobs, programs, session
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def install_dashboard(app: FastAPI) -> None:
+    """Call after ``app.state.services`` is set; pages live under ``/ui``."""
+    app.state.csrf_secret = new_secret()
+    app.state.backend_details = BackendDetails(app.state.services.registry)
+    for module in (home, session, programs, jobs, backends):
+        app.include_router(module.router)
+    app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+    app.include_router(home.fallback)
