@@ -96,7 +96,7 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not shutil.which(CHROMIUM):
-        pytest.skip(f"no {CHROMIUM}: run scripts/install-browser")
+        pytest.fail(f"no {CHROMIUM}: run scripts/install-browser (the README's test command does)")
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)  # a job's worker may start slowly under load
