@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from repo_paths import PROGRAMS, QRUNTIME
 from server_harness import ServerProcess
 from server_support import Clients, clients_for
-
-FIXTURES = Path(__file__).parent / "fixtures"
-PROGRAMS = FIXTURES / "programs"
-QRUNTIME = str(Path(sys.executable).with_name("qruntime"))
 
 
 @pytest.fixture

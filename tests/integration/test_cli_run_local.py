@@ -10,8 +10,8 @@ import time
 import pytest
 from qiskit import QuantumCircuit
 
-from conftest import QRUNTIME
 from qruntime.serialization import decode, encode
+from repo_paths import QRUNTIME
 
 SEED_INPUTS = '{"iterations": 3}'
 

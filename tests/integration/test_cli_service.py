@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from conftest import PROGRAMS, QRUNTIME
+from repo_paths import PROGRAMS, QRUNTIME
 from server_harness import ServerProcess
 from server_support import create_user, metadata, submit, upload, wait_until
 

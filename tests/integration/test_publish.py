@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QRUNTIME
 from qruntime import RuntimeService
+from repo_paths import QRUNTIME
 from server_harness import ServerProcess
 from server_support import running_server
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QRUNTIME
 from qruntime.catalogue.checks import check_catalogue
+from repo_paths import QRUNTIME
 
 REPO = Path(__file__).resolve().parents[2]
 
