@@ -18,6 +18,9 @@ Known limitations:
 * Subclasses of ``PubResult`` other than ``SamplerPubResult`` decode as a plain ``PubResult``,
   and subclasses of ``DataBin`` as a plain ``DataBin``. A ``PrimitiveResult`` is only encoded
   when every item is a ``PubResult``. ``DataBin`` field names starting with ``__`` are refused.
+* A csr, csc, bsr, lil or dia matrix whose shape needs far more index space (row pointers,
+  row lists, diagonals) than its entries do, beyond about four million slots, is refused on
+  decoding; such a matrix travels as coo or dok.
 """
 
 from __future__ import annotations
@@ -395,7 +398,39 @@ def _decode_sparse(value: Any) -> Any:
     coords = tuple(_expect(value["coords"], list, "a list of index arrays"))
     shape = tuple(_expect(value["shape"], list, "a shape list"))
     coo = sp.coo_array((value["data"], coords), shape=shape, dtype=dtype)
+    overhead = _sparse_overhead(key[0], coo)
+    limit = _SPARSE_OVERHEAD_FREE + _SPARSE_OVERHEAD_PER_ENTRY * coo.nnz
+    if overhead > limit:
+        raise ValueError(
+            f"a {key[0]} matrix of shape {coo.shape} with {coo.nnz} entries needs {overhead} "
+            f"index slots besides its values, over the limit of {limit}; send it as coo or dok"
+        )
     return _SPARSE_CLASSES[key](coo)
+
+
+#: Index slots (row or column pointers, per-row lists, diagonal cells) a decoded sparse matrix
+#: may need besides its values: this many, plus a few per stored entry. Shape and coordinates
+#: are a few bytes of payload and must not become gigabytes and minutes of work in the decoder.
+_SPARSE_OVERHEAD_FREE = 2**22
+_SPARSE_OVERHEAD_PER_ENTRY = 16
+#: A ``lil`` row is a pair of Python lists, far heavier than one index.
+_LIL_ROW_COST = 64
+
+
+def _sparse_overhead(fmt: str, coo: Any) -> int:
+    """What converting ``coo`` to ``fmt`` allocates beyond its entries (coo and dok: nothing)."""
+    rows = coo.shape[0] if coo.ndim == 2 else 1
+    cols = coo.shape[-1]
+    if fmt in ("csr", "bsr"):
+        return rows + 1
+    if fmt == "csc":
+        return cols + 1
+    if fmt == "lil":
+        return _LIL_ROW_COST * rows
+    if fmt == "dia" and coo.ndim == 2 and coo.nnz:
+        row, col = coo.coords
+        return len(np.unique(col - row)) * (int(col.max()) + 1)
+    return 0
 
 
 # --- the table -------------------------------------------------------------------------------
@@ -540,6 +575,13 @@ class RuntimeDecoder(json.JSONDecoder):
         kwargs.pop("object_pairs_hook", None)  # it would silently bypass object_hook
         super().__init__(*args, **kwargs)
 
+    def decode(self, s: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().decode(s, *args, **kwargs)
+        except RecursionError:
+            # The C scanner recurses once per array/object level and gives up at the stack limit.
+            raise SerializationError("invalid JSON: arrays or objects nested too deeply") from None
+
 
 def encode(obj: Any, **kwargs: Any) -> str:
     """Serialize ``obj`` to JSON text, raising UnsupportedTypeError for values it cannot hold."""
@@ -552,3 +594,6 @@ def decode(text: str | bytes) -> Any:
         return json.loads(text, cls=RuntimeDecoder)
     except json.JSONDecodeError as exc:
         raise SerializationError(f"invalid JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:  # bytes that are not UTF-8, UTF-16 or UTF-32
+        message = f"invalid JSON: the bytes cannot be decoded as text: {exc}"
+        raise SerializationError(message) from exc

@@ -8,6 +8,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from qruntime.accounts import accounts_file
+from qruntime.execution.limits import JobLimits
+from qruntime.execution.sandbox import SandboxConfig
+
 DEFAULT_PORT = 8765
 
 
@@ -29,9 +33,19 @@ class Settings(BaseSettings):
     #: Jobs one user may have waiting; more are refused so one user cannot flood the queue.
     max_queued_jobs_per_user: int = Field(100, ge=1)
     max_source_bytes: int = Field(1024 * 1024, ge=1)
-    max_inputs_bytes: int = Field(16 * 1024 * 1024, ge=1)
-    #: Per-job cap on stored stdout/stderr; later lines are dropped and the log says so.
+    #: Size of a program's metadata (JSON) on upload or update.
+    max_metadata_bytes: int = Field(256 * 1024, ge=1024)
+    max_inputs_bytes: int = Field(64 * 1024 * 1024, ge=1)
+    #: Per-job cap on stored stdout/stderr: the newest bytes are kept, the log says so.
     max_log_bytes: int = Field(1024 * 1024, ge=1)
+    #: Interim results one job may publish; past it the job fails and says why.
+    max_interim_results: int = Field(100_000, ge=1)
+    #: Encoded size of one interim result.
+    max_interim_bytes: int = Field(1024 * 1024, ge=1)
+    #: Interim results per second one job may publish before it is slowed down.
+    max_interim_rate: float = Field(10_000.0, gt=0)
+    #: Encoded size of a job's final result.
+    max_result_bytes: int = Field(64 * 1024 * 1024, ge=1)
     #: Ceiling for any program's ``max_execution_time`` (seconds).
     max_execution_time_ceiling: int = Field(8 * 3600, ge=1)
     #: Seconds between keep-alive comments on idle event streams.
@@ -40,6 +54,41 @@ class Settings(BaseSettings):
     save_admin_account: bool = True
     #: A catalogue directory (``runtime/``) to publish at every start, public under bare names.
     catalogue_dir: Path | None = None
+    #: Confine every job (own uid, hidden server files, no network, limits); see docs/security.md.
+    sandbox: bool = True
+    #: Jobs run as uid ``sandbox_uid_base + slot`` when the server runs as root.
+    sandbox_uid_base: int = Field(200_000, ge=1000)
+    #: Address-space limit of a job's processes (bytes); numpy/Aer allocations fail beyond it.
+    sandbox_max_memory_bytes: int = Field(4 * 1024**3, ge=256 * 1024**2)
+    #: Processes and threads a job may have at once (Aer's OpenMP threads count).
+    sandbox_max_processes: int = Field(256, ge=8)
+    #: Largest file a job may write (bytes).
+    sandbox_max_file_bytes: int = Field(1024**3, ge=1024)
+    sandbox_max_open_files: int = Field(1024, ge=64)
+    #: Let jobs use the network (off: a new network namespace with no usable interface).
+    sandbox_allow_network: bool = False
+
+    def job_limits(self) -> JobLimits:
+        return JobLimits(
+            max_interim_results=self.max_interim_results,
+            max_interim_bytes=self.max_interim_bytes,
+            max_interim_rate=self.max_interim_rate,
+            max_result_bytes=self.max_result_bytes,
+        )
+
+    def sandbox_config(self) -> SandboxConfig:
+        """The executor's sandbox: the data dir, the account file's dir and home are hidden."""
+        hidden = (self.data_dir.resolve(), accounts_file().parent, Path.home())
+        return SandboxConfig(
+            enabled=self.sandbox,
+            uid_base=self.sandbox_uid_base,
+            max_address_space_bytes=self.sandbox_max_memory_bytes,
+            max_processes=self.sandbox_max_processes,
+            max_file_bytes=self.sandbox_max_file_bytes,
+            max_open_files=self.sandbox_max_open_files,
+            allow_network=self.sandbox_allow_network,
+            hidden_paths=hidden,
+        )
 
     @property
     def resolved_database_url(self) -> str:

@@ -54,8 +54,8 @@ def test_a_cancelled_queued_job_never_runs(server: ServerProcess, clients: Clien
     extra = [submit(quinn, hello, {"iterations": 1}) for _ in range(MAX_QUEUED)]
     total = quinn.get("/jobs").json()["total"]
     over = quinn.post("/jobs", json={"program_id": hello, "inputs": {"iterations": 1}})
-    error = assert_error(over, 409, "invalid_state")
-    assert "queued" in error["message"], error
+    error = assert_error(over, 429, "quota_exceeded")
+    assert "queued" in error["message"] and "QRUNTIME_MAX_QUEUED_JOBS_PER_USER" in error["message"]
     assert quinn.get("/jobs").json()["total"] == total
     for job in extra:
         assert quinn.post(f"/jobs/{job['id']}/cancel").json()["status"] == "CANCELLED"

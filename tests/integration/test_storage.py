@@ -399,27 +399,55 @@ def test_interim_results(database: Database) -> None:
     assert_utc(*(i.created_at for i in later))
 
 
-def test_append_log_cap_and_truncation(database: Database) -> None:
+def test_append_logs_keeps_the_newest_bytes_and_marks_truncation(database: Database) -> None:
     alice = make_user(database)
     with database.session() as session:
         add_job(session, alice, "job-1")
     with database.session() as session:
         jobs = JobRepository(session)
-        assert jobs.append_log("job-1", "stdout", "héllo", cap_bytes=12) is True  # 6 bytes
-        assert jobs.append_log("job-1", "stderr", "oops!!", cap_bytes=12) is True  # 12 in all
-        assert jobs.append_log("job-1", "stdout", "x", cap_bytes=12) is False
-        assert jobs.append_log("job-1", "stdout", "", cap_bytes=12) is False
+        assert jobs.append_logs("job-1", [("stdout", "héllo")], cap_bytes=12) == 0  # 6 bytes
+        assert jobs.append_logs("job-1", [("stderr", "oops!!")], cap_bytes=12) == 0  # 12 in all
+        assert jobs.get("job-1").log_truncated is False
+        assert jobs.append_logs("job-1", [("stdout", "x"), ("stdout", "yz")], cap_bytes=12) == 6
         with pytest.raises(NotFoundError):
-            jobs.append_log("missing", "stdout", "x", cap_bytes=12)
+            jobs.append_logs("missing", [("stdout", "x")], cap_bytes=12)
     with database.session() as session:
         jobs = JobRepository(session)
-        assert jobs.get("job-1").log_truncated is True
+        job = jobs.get("job-1")
         lines = jobs.logs("job-1")
+    assert job.log_truncated is True
     assert [(line.stream, line.text) for line in lines] == [
-        ("stdout", "héllo"),
         ("stderr", "oops!!"),
+        ("stdout", "x"),
+        ("stdout", "yz"),
     ]
     assert_utc(*(line.created_at for line in lines))
+
+
+def test_append_logs_drops_a_batch_larger_than_the_cap_from_its_oldest_end(
+    database: Database,
+) -> None:
+    alice = make_user(database)
+    with database.session() as session:
+        add_job(session, alice, "job-1")
+        jobs = JobRepository(session)
+        batch = [("stdout", f"line {i}") for i in range(10)]  # 6 bytes each
+        assert jobs.append_logs("job-1", batch, cap_bytes=20, already_dropped=100) == 100 + 42
+    with database.session() as session:
+        jobs = JobRepository(session)
+        assert [line.text for line in jobs.logs("job-1")] == ["line 7", "line 8", "line 9"]
+        assert jobs.get("job-1").log_truncated is True
+
+
+def test_stored_lines_older_than_dropped_output_go_too(database: Database) -> None:
+    alice = make_user(database)
+    with database.session() as session:
+        add_job(session, alice, "job-1")
+        jobs = JobRepository(session)
+        assert jobs.append_logs("job-1", [("stderr", "early")], cap_bytes=20) == 0
+        # Output between the two batches was dropped in memory: "early" is older than it.
+        assert jobs.append_logs("job-1", [("stdout", "late")], cap_bytes=20, already_dropped=9)
+        assert [line.text for line in jobs.logs("job-1")] == ["late"]
 
 
 def test_delete_job_cascades(database: Database) -> None:
@@ -430,7 +458,7 @@ def test_delete_job_cascades(database: Database) -> None:
         jobs = JobRepository(session)
         for job_id in ("job-1", "job-2"):
             jobs.add_interim(job_id, 1, "{}")
-            jobs.append_log(job_id, "stdout", "line", cap_bytes=100)
+            jobs.append_logs(job_id, [("stdout", "line")], cap_bytes=100)
     with database.session() as session:
         assert JobRepository(session).delete("job-1") is True
         assert JobRepository(session).delete("job-1") is False
@@ -464,7 +492,7 @@ def test_concurrent_writers(database: Database) -> None:
                 jobs = JobRepository(session)
                 assert jobs.get(job_id).status is JobStatus.RUNNING  # read, then write
                 jobs.add_interim(job_id, seq, f'{{"seq": {seq}}}')
-                jobs.append_log(job_id, "stdout", f"step {seq}", cap_bytes=10_000)
+                jobs.append_logs(job_id, [("stdout", f"step {seq}")], cap_bytes=10_000)
         with database.session() as session:
             JobRepository(session).finish(job_id, JobStatus.DONE, result=str(i))
             return JobRepository(session).finish("shared", JobStatus.CANCELLED) is not None

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from qruntime.api.schemas import ErrorBody
 from qruntime.domain.errors import (
     BackendRequirementsError,
     DuplicateError,
@@ -22,6 +23,7 @@ from qruntime.domain.errors import (
     NotFoundError,
     Problem,
     QRuntimeError,
+    QuotaExceededError,
     SerializationError,
     TooLargeError,
     UnknownBackendError,
@@ -38,6 +40,7 @@ _MAPPING: list[tuple[type[Exception], int, str]] = [
     (BackendRequirementsError, 400, "backend_requirements"),
     (UnknownBackendError, 400, "unknown_backend"),
     (TooLargeError, 413, "too_large"),
+    (QuotaExceededError, 429, "quota_exceeded"),
     (ValidationFailed, 400, "bad_request"),
     (SerializationError, 400, "bad_request"),
     (NotAuthenticatedError, 401, "not_authenticated"),
@@ -46,6 +49,56 @@ _MAPPING: list[tuple[type[Exception], int, str]] = [
     (DuplicateError, 409, "duplicate"),
     (InvalidStateError, 409, "invalid_state"),
 ]
+
+#: Codes of the refusals the framework and middleware make (bodies that are not JSON, unknown
+#: paths, wrong methods, bodies over the limit, FastAPI's request validation).
+_FRAMEWORK_CODES: dict[int, str] = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    422: "bad_request",
+}
+
+_SUMMARIES = {
+    400: "Refused before anything was stored.",
+    401: "No token, or an unknown or revoked one.",
+    403: "The caller's role may not do this.",
+    404: "No such thing visible to the caller.",
+    405: "The path exists, but not with this method.",
+    409: "Taken, or in the wrong state for this request.",
+    413: "The source, the inputs or the request body is over the server's limits.",
+    422: "The request has the wrong shape; `problems` says where.",
+    429: "A per-user quota is used up; try again later.",
+}
+
+
+def error_responses(*statuses: int, json_route: bool = True) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for refusals with these statuses, all with the one JSON error body.
+
+    Routers declare what each route may answer with this, so the served schema documents every
+    status the API really sends (and FastAPI does not add its own 422 body, which we never send).
+    A route whose success is not JSON (plain text, an event stream) passes ``json_route=False``
+    and repeats the router's statuses: FastAPI files a ``model`` under the route's media type,
+    so these point at the schema that the JSON routes' ``model`` puts in the components.
+    """
+    if json_route:
+        return {s: {"model": ErrorBody, "description": _describe(s)} for s in statuses}
+    schema = {"$ref": f"#/components/schemas/{ErrorBody.__name__}"}
+    content = {"application/json": {"schema": schema}}
+    return {s: {"description": _describe(s), "content": content} for s in statuses}
+
+
+def _describe(status: int) -> str:
+    codes = [code for _, mapped, code in _MAPPING if mapped == status]
+    if status in _FRAMEWORK_CODES:
+        codes.append(_FRAMEWORK_CODES[status])
+    listed = ", ".join(f"`{code}`" for code in dict.fromkeys(codes))
+    return f"{_SUMMARIES[status]} `error.code`: {listed}."
+
+
+#: Every route behind the bearer token may answer these.
+AUTHENTICATED = error_responses(401, 422)
 
 
 def error_response(
@@ -89,10 +142,10 @@ async def _request_validation_error(request: Request, exc: Exception) -> JSONRes
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-        exc.status_code, "http_error"
-    )
-    return error_response(exc.status_code, code, str(exc.detail))
+    code = _FRAMEWORK_CODES.get(exc.status_code, "http_error")
+    response = error_response(exc.status_code, code, str(exc.detail))
+    response.headers.update(exc.headers or {})  # the ``Allow`` of a 405, for one
+    return response
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from qruntime.domain.job import JobReason, JobStatus
 from qruntime.storage import StoredInterim, StoredJob, StoredProgram, StoredToken, StoredUser
 
+#: The largest integer the databases store (a signed 64-bit BIGINT). Offsets and sequence numbers
+#: past it would overflow the query, so the API refuses them up front (422).
+SQL_INT_MAX = 2**63 - 1
+
 
 def iso(moment: datetime | None) -> str | None:
     """UTC with a ``Z``, to the second, as the seeds print dates."""
@@ -198,7 +202,38 @@ class BackendsPublic(BaseModel):
     backends: list[dict[str, Any]]
 
 
+class SandboxProtection(BaseModel):
+    name: str
+    active: bool
+    detail: str
+
+
+class SandboxStatus(BaseModel):
+    """Which protections confine jobs on this server; an inactive one says why."""
+
+    enabled: bool
+    protections: list[SandboxProtection]
+
+
+class ProblemPublic(BaseModel):
+    location: str = Field(description="Where the problem is, e.g. `inputs.iterations`.")
+    message: str
+
+
+class ErrorPublic(BaseModel):
+    code: str = Field(description="A stable, machine-readable code; see the error table.")
+    message: str = Field(description="What went wrong, for people.")
+    problems: list[ProblemPublic] = Field(description="Every violation found; may be empty.")
+
+
+class ErrorBody(BaseModel):
+    """The one body shape of every refusal (docs/api.md, "Errors")."""
+
+    error: ErrorPublic
+
+
 class Health(BaseModel):
     status: str
     version: str
     database: str
+    sandbox: SandboxStatus

@@ -14,7 +14,8 @@ QRuntimeError
 ├── InvalidStateError            the thing exists but is in the wrong state for the request
 ├── NotAuthenticatedError        no credentials, or unknown or revoked ones
 ├── ForbiddenError               the caller's role does not allow the request
-└── TooLargeError                a payload is over a configured size limit
+├── TooLargeError                a payload is over a configured size limit
+└── QuotaExceededError           a per-user quota (queued jobs) is used up; try again later
 """
 
 from __future__ import annotations
@@ -115,3 +116,7 @@ class ForbiddenError(QRuntimeError):
 
 class TooLargeError(QRuntimeError, ValueError):
     """A payload is over a configured size limit; the message names the limit."""
+
+
+class QuotaExceededError(QRuntimeError):
+    """The caller has used up a per-user quota; the request may succeed later."""

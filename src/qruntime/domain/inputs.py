@@ -38,12 +38,18 @@ def validate_inputs(metadata: ProgramMetadata, inputs: dict[str, Any]) -> None:
     validator = inputs_validator(schema)
     try:
         errors = list(validator.iter_errors(_comparable(inputs)))
+        problems = [_problem(error) for error in errors]
     except Unresolvable as exc:
         raise InvalidMetadataError(
             Problem("metadata.spec.parameters", f"cannot resolve a $ref: {exc}")
         ) from None
-    if errors:
-        raise InvalidInputsError([_problem(error) for error in errors])
+    except RecursionError:
+        # Copying, validating and describing the inputs all recurse once per level or more.
+        raise InvalidInputsError(
+            Problem("inputs", "nested too deeply to check against spec.parameters")
+        ) from None
+    if problems:
+        raise InvalidInputsError(problems)
 
 
 def inputs_validator(schema: dict[str, Any]) -> Validator:

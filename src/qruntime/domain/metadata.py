@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from qruntime.domain.naming import check_program_name
 
 DEFAULT_MAX_EXECUTION_TIME_CEILING = 8 * 3600
 MAX_VERSION_LENGTH = 64
+#: Deeper metadata is refused before anything recursive (deepcopy, pydantic, jsonschema) sees it.
+MAX_METADATA_DEPTH = 64
 DEFAULT_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 TOP_LEVEL_KEYS = ("name", "description", "max_execution_time", "is_public", "version", "spec")
@@ -240,11 +243,16 @@ def load_metadata(
         or max_execution_time_ceiling <= 0
     ):
         raise ValueError("max_execution_time_ceiling must be a positive integer")
-    raw = _parse(data) if isinstance(data, str | bytes | bytearray) else copy.deepcopy(data)
+    raw = _parse(data) if isinstance(data, str | bytes | bytearray) else data
     if not isinstance(raw, dict):
         raise InvalidMetadataError(
             Problem("metadata", f"metadata must be a JSON object, got {_json_kind(raw)}")
         )
+    problems = _json_problems(raw)
+    if problems:
+        raise InvalidMetadataError(problems)
+    if raw is data:
+        raw = copy.deepcopy(raw)
     try:
         return ProgramMetadata.model_validate(raw, context={_CEILING: max_execution_time_ceiling})
     except ValidationError as exc:
@@ -260,6 +268,31 @@ def _parse(text: str | bytes | bytearray) -> Any:
     except (ValueError, RecursionError) as exc:
         message = f"metadata is not valid JSON: {exc}"
     raise InvalidMetadataError(Problem("metadata", message))
+
+
+def _json_problems(raw: dict[str, Any]) -> list[Problem]:
+    """Nesting past MAX_METADATA_DEPTH and numbers JSON cannot carry (NaN, infinities, which
+    Python's parser accepts and ``1e999`` becomes), found without recursing."""
+    problems: list[Problem] = []
+    stack: list[tuple[Any, str, int]] = [(raw, "metadata", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(
+                Problem(where, f"{value!r} is not a JSON number; use a finite number or a string")
+            )
+        elif isinstance(value, dict | list):
+            if depth >= MAX_METADATA_DEPTH:
+                return [
+                    Problem(where, f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep")
+                ]
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            children = [
+                (item, where + (f"[{key}]" if isinstance(key, int) else f".{key}"), depth + 1)
+                for key, item in items
+            ]
+            stack.extend(reversed(children))
+    return problems
 
 
 def _refuse_constant(name: str) -> Any:

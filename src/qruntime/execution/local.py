@@ -11,7 +11,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qruntime.domain.events import (
@@ -26,9 +26,25 @@ from qruntime.domain.events import (
 from qruntime.domain.job import JobReason
 from qruntime.execution.executor import Executor
 from qruntime.execution.exits import describe_exit
+from qruntime.execution.job_users import UidPool, kill_user_processes
+from qruntime.execution.limits import (
+    JobLimits,
+    interim_too_large,
+    result_too_large,
+    too_many_interims,
+)
 from qruntime.execution.output_lines import iter_lines
 from qruntime.execution.protocol import DEFAULT_MAX_FRAME_BYTES, ProtocolError, read_frame
+from qruntime.execution.rate import RateLimiter
 from qruntime.execution.request import JobRequest
+from qruntime.execution.sandbox import (
+    CPU_SECONDS_MARGIN,
+    SandboxConfig,
+    SandboxPlan,
+    exposed_paths,
+    worker_environment,
+)
+from qruntime.execution.sandbox_probe import SandboxReport, probe_sandbox
 
 #: How long a worker may take to import, build its backend and decode inputs.
 DEFAULT_START_TIMEOUT = 120.0
@@ -45,6 +61,13 @@ class LocalExecutorConfig:
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     workdir_root: Path | None = None
     event_queue_size: int = 1024
+    #: None runs workers unconfined (the program's author running their own code locally).
+    sandbox: SandboxConfig | None = None
+    limits: JobLimits = field(default_factory=JobLimits)
+
+
+class LimitExceeded(ProtocolError):
+    """The worker sent more, or bigger, than the job's limits allow."""
 
 
 @dataclass
@@ -55,6 +78,7 @@ class _Job:
     process: asyncio.subprocess.Process
     workdir: Path
     readers: dict[str, tuple[asyncio.StreamReader, asyncio.BaseTransport]]
+    uid: int | None = None
     pumps: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     #: When each pipe's pump began waiting for input; None while it has data or is done.
     idle_since: dict[str, float | None] = field(default_factory=dict)
@@ -76,6 +100,14 @@ class LocalExecutor(Executor):
     def __init__(self, config: LocalExecutorConfig | None = None):
         self.config = config or LocalExecutorConfig()
         self._jobs: dict[str, _Job] = {}
+        sandbox = self.config.sandbox
+        self.sandbox_report: SandboxReport | None = (
+            probe_sandbox(sandbox, self.config.python) if sandbox is not None else None
+        )
+        report = self.sandbox_report
+        self._uids = UidPool(sandbox.uid_base) if sandbox and report.can_switch_uid else None
+        self._exposed = exposed_paths() if report and report.can_isolate_filesystem else ()
+        self._jobs_root: Path | None = None
 
     async def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:
         job = await self._start(request)
@@ -99,7 +131,7 @@ class LocalExecutor(Executor):
             for _, transport in job.readers.values():
                 transport.close()
             self._jobs.pop(request.job_id, None)
-            shutil.rmtree(job.workdir, ignore_errors=True)
+            await asyncio.shield(self._clean_up(job))
 
     async def cancel(self, job_id: str) -> bool:
         job = self._jobs.get(job_id)
@@ -114,7 +146,19 @@ class LocalExecutor(Executor):
     async def _start(self, request: JobRequest) -> _Job:
         if request.job_id in self._jobs:
             raise ValueError(f"job {request.job_id!r} is already running")
-        workdir = Path(tempfile.mkdtemp(prefix="qruntime-job-", dir=self.config.workdir_root))
+        uid = self._uids.acquire() if self._uids is not None else None
+        try:
+            workdir = self._make_workdir(uid)
+        except BaseException:
+            if uid is not None:
+                self._uids.release(uid)
+            raise
+        env = None
+        request = replace(request, limits=self.config.limits.to_json())
+        if self.config.sandbox is not None and self.config.sandbox.enabled:
+            plan = self._plan(request, workdir, uid)
+            request = replace(request, sandbox=plan.to_json())
+            env = worker_environment(self.config.sandbox, str(workdir))
         # Plain pipes, read by our own transports: asyncio's Process.wait() on Python 3.11
         # would otherwise also wait for a leftover grandchild to close stdout/stderr.
         job_r, job_w = os.pipe()
@@ -136,11 +180,14 @@ class LocalExecutor(Executor):
                 pass_fds=(job_r, event_w),
                 start_new_session=True,
                 cwd=workdir,
+                env=env,
             )
         except BaseException:
             for fd in (job_w, event_r, out_r, err_r):
                 os.close(fd)
             shutil.rmtree(workdir, ignore_errors=True)
+            if uid is not None:
+                self._uids.release(uid)
             raise
         finally:
             for fd in child_ends:
@@ -154,11 +201,50 @@ class LocalExecutor(Executor):
             for _, transport in readers.values():
                 transport.close()
             raise
-        job = _Job(request, process, workdir, readers)
+        job = _Job(request, process, workdir, readers, uid)
         self._jobs[request.job_id] = job
         payload = json.dumps(request.to_json()).encode()
         asyncio.get_running_loop().run_in_executor(None, _send_and_close, job_w, payload)
         return job
+
+    def _make_workdir(self, uid: int | None) -> Path:
+        """A fresh directory only the job's uid can enter, under a root nobody else can list."""
+        if uid is None:
+            return Path(tempfile.mkdtemp(prefix="qruntime-job-", dir=self.config.workdir_root))
+        if self._jobs_root is None or not self._jobs_root.is_dir():
+            root = Path(tempfile.mkdtemp(prefix="qruntime-jobs-", dir=self.config.workdir_root))
+            root.chmod(0o711)
+            self._jobs_root = root
+        workdir = Path(tempfile.mkdtemp(prefix="job-", dir=self._jobs_root))
+        os.chown(workdir, uid, uid)
+        workdir.chmod(0o700)
+        return workdir
+
+    def _plan(self, request: JobRequest, workdir: Path, uid: int | None) -> SandboxPlan:
+        config, report = self.config.sandbox, self.sandbox_report
+        assert config is not None and report is not None
+        cpus = os.cpu_count() or 1
+        return SandboxPlan(
+            workdir=str(workdir),
+            uid=uid,
+            isolate_network=report.can_isolate_network,
+            isolate_filesystem=report.can_isolate_filesystem,
+            hidden_paths=tuple(os.path.realpath(p) for p in config.hidden_paths),
+            exposed_paths=self._exposed,
+            max_address_space_bytes=config.max_address_space_bytes,
+            max_cpu_seconds=int(request.max_execution_time * cpus) + CPU_SECONDS_MARGIN,
+            max_processes=config.max_processes,
+            max_file_bytes=config.max_file_bytes,
+            max_open_files=config.max_open_files,
+        )
+
+    async def _clean_up(self, job: _Job) -> None:
+        """Kill what the job left behind (also outside its group), then remove its directory."""
+        if job.uid is not None:
+            await asyncio.to_thread(kill_user_processes, job.uid)
+            assert self._uids is not None
+            self._uids.release(job.uid)
+        await asyncio.to_thread(shutil.rmtree, job.workdir, True)
 
     async def _supervise(self, job: _Job, queue: asyncio.Queue[JobEvent]) -> None:
         job.pumps = {
@@ -172,6 +258,8 @@ class LocalExecutor(Executor):
             _kill_group(job.process)
             await job.process.wait()
             _kill_group(job.process)  # whatever the program left behind in its group
+            if job.uid is not None:  # and outside it (setsid): before the outcome is told
+                await asyncio.to_thread(kill_user_processes, job.uid)
             await _drain(job)
         await queue.put(self._outcome(job))
 
@@ -205,16 +293,22 @@ class LocalExecutor(Executor):
     async def _pump_events(self, job: _Job, queue: asyncio.Queue[JobEvent]) -> None:
         reader = job.readers["events"][0]
         loop = asyncio.get_running_loop()
+        limits = self.config.limits
+        max_frame = min(self.config.max_frame_bytes, limits.max_frame_bytes)
+        throttle = RateLimiter(limits.max_interim_rate)
         try:
             while True:
                 job.idle_since["events"] = loop.time()
-                message = await read_frame(reader, max_bytes=self.config.max_frame_bytes)
+                message = await read_frame(reader, max_bytes=max_frame)
                 job.idle_since["events"] = None
                 if message is None:
                     return
                 event = self._accept(job, message)
                 if event is not None:
                     await queue.put(event)
+                    await throttle.wait()  # a flood of publishes slows down, it is not lost
+        except LimitExceeded as exc:
+            job.request_stop(ErrorEvent(str(exc), JobReason.PROGRAM_FAILED))
         except Exception as exc:  # ProtocolError, or anything a hostile frame provokes
             message = f"the job's event pipe carried invalid data: {exc}"
             job.request_stop(ErrorEvent(message, JobReason.PROTOCOL_VIOLATION))
@@ -236,11 +330,18 @@ class LocalExecutor(Executor):
                     f"interim message out of sequence (expected {job.last_seq + 1})"
                 )
             job.last_seq = seq
+            limits = self.config.limits
+            if seq > limits.max_interim_results:
+                raise LimitExceeded(too_many_interims(limits.max_interim_results))
+            if len(data) > limits.max_interim_bytes:
+                raise LimitExceeded(interim_too_large(len(data), limits.max_interim_bytes))
             return InterimEvent(seq, data)
         field_name = "data" if kind == "result" else "message"
         value = message.get(field_name)
         if not isinstance(value, str):
             raise ProtocolError(f"a {kind!r} message without a string {field_name!r}")
+        if kind == "result" and len(value) > self.config.limits.max_result_bytes:
+            raise LimitExceeded(result_too_large(len(value), self.config.limits.max_result_bytes))
         job.reported = ResultEvent(value) if kind == "result" else ErrorEvent(value)
         return None
 

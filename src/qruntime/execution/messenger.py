@@ -6,6 +6,7 @@ import json
 import threading
 from typing import Any
 
+from qruntime.execution.limits import JobLimits, interim_too_large, too_many_interims
 from qruntime.execution.protocol import write_frame
 from qruntime.serialization import RuntimeEncoder
 
@@ -13,8 +14,9 @@ from qruntime.serialization import RuntimeEncoder
 class UserMessenger:
     """Sends numbered interim results; ``final=True`` is the result when ``main`` returns None."""
 
-    def __init__(self, event_fd: int):
+    def __init__(self, event_fd: int, limits: JobLimits | None = None):
         self._event_fd = event_fd
+        self._limits = limits or JobLimits()
         self._seq = 0
         self._lock = threading.Lock()  # programs may publish from several threads
         self._closed = False
@@ -24,12 +26,16 @@ class UserMessenger:
         self, message: Any, encoder: type[json.JSONEncoder] = RuntimeEncoder, final: bool = False
     ) -> None:
         data = json.dumps(message, cls=encoder)
+        if len(data) > self._limits.max_interim_bytes and not final:
+            raise ValueError(interim_too_large(len(data), self._limits.max_interim_bytes))
         if final:
             self.final_data = data
             return
         with self._lock:
             if self._closed:
                 raise RuntimeError("the job has finished: publish() after main() returned is lost")
+            if self._seq >= self._limits.max_interim_results:
+                raise RuntimeError(too_many_interims(self._limits.max_interim_results))
             self._seq += 1
             write_frame(self._event_fd, {"type": "interim", "seq": self._seq, "data": data})
 

@@ -16,6 +16,10 @@ class JobRequest:
     inputs: str = "{}"
     max_execution_time: float = 8 * 3600
     program_name: str = "program"
+    #: The SandboxPlan (as JSON) the worker applies before the program runs; None: no sandbox.
+    sandbox: dict[str, Any] | None = None
+    #: JobLimits as JSON; None means the defaults.
+    limits: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -18,10 +18,12 @@ from types import TracebackType
 
 from qruntime.backends import get_backend
 from qruntime.execution.exits import EXIT_EVENT_PIPE_LOST, EXIT_SUPERVISOR_GONE
+from qruntime.execution.limits import JobLimits, result_too_large
 from qruntime.execution.messenger import UserMessenger
 from qruntime.execution.program_loader import load_program, program_filename
 from qruntime.execution.protocol import write_frame
 from qruntime.execution.request import JobRequest
+from qruntime.execution.sandbox import SandboxError, SandboxPlan, enter_sandbox
 from qruntime.serialization import RuntimeDecoder, RuntimeEncoder
 
 
@@ -33,15 +35,23 @@ def read_request(job_fd: int) -> JobRequest:
     return JobRequest.from_json(json.loads(b"".join(chunks)))
 
 
-def run_job(request: JobRequest, event_fd: int) -> int:
+def run_job(request: JobRequest, event_fd: int, supervisor_pid: int | None = None) -> int:
     """Run the program; return the exit status the worker should end with."""
-    messenger = UserMessenger(event_fd)
+    limits = JobLimits.from_json(request.limits)
+    messenger = UserMessenger(event_fd, limits)
     try:
         backend = get_backend(request.backend_name)
         inputs = json.loads(request.inputs, cls=RuntimeDecoder)
     except Exception as exc:
         messenger.finish(_error(f"the job could not be set up: {type(exc).__name__}: {exc}"))
         return 1
+    if request.sandbox is not None:
+        try:  # everything before this line is ours; everything after may be the program's
+            plan = SandboxPlan.from_json(request.sandbox)
+            enter_sandbox(plan, supervisor_pid or os.getppid(), keep_fds=(event_fd,))
+        except SandboxError as exc:
+            messenger.finish(_error(str(exc)))
+            return 1
     write_frame(event_fd, {"type": "started"})
     filename = program_filename(request.program_name)
     try:
@@ -56,9 +66,15 @@ def run_job(request: JobRequest, event_fd: int) -> int:
         try:
             data = json.dumps(result, cls=RuntimeEncoder)
         except Exception as exc:  # TypeError, ValueError, RecursionError from deep nesting, ...
-            message = f"the value returned by main() could not be encoded by RuntimeEncoder: {exc}"
+            message = (
+                "the value returned by main() could not be encoded by RuntimeEncoder: "
+                f"{type(exc).__name__}: {exc}"
+            )
             messenger.finish(_error(message))
             return 1
+    if len(data) > limits.max_result_bytes:
+        messenger.finish(_error(result_too_large(len(data), limits.max_result_bytes)))
+        return 1
     messenger.finish({"type": "result", "data": data})
     return 0
 
@@ -99,7 +115,7 @@ def main(argv: list[str]) -> None:
     try:
         request = read_request(job_fd)
         sys.argv = [program_filename(request.program_name)]
-        status = run_job(request, event_fd)
+        status = run_job(request, event_fd, int(argv[3]))
     except OSError:  # the program closed or broke the event pipe; the supervisor says so
         status = EXIT_EVENT_PIPE_LOST
     finally:

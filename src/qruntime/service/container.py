@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from qruntime.backends import BackendRegistry, default_registry
-from qruntime.execution import Executor, LocalExecutor
+from qruntime.execution import Executor, LocalExecutor, LocalExecutorConfig
 from qruntime.service.bootstrap import ensure_admin
 from qruntime.service.catalogue_target import publish_catalogue
 from qruntime.service.jobs import JobService
@@ -32,6 +32,7 @@ class Services:
     users: UserService
     programs: ProgramService
     jobs: JobService
+    executor: Executor
 
     @classmethod
     def build(
@@ -45,9 +46,12 @@ class Services:
         db = Database(settings.resolved_database_url)
         registry = registry or default_registry()
         hub = StreamHub()
+        executor = executor or LocalExecutor(
+            LocalExecutorConfig(sandbox=settings.sandbox_config(), limits=settings.job_limits())
+        )
         scheduler = Scheduler(
             db,
-            executor or LocalExecutor(),
+            executor,
             hub,
             max_concurrent_jobs=settings.max_concurrent_jobs,
             max_log_bytes=settings.max_log_bytes,
@@ -56,6 +60,7 @@ class Services:
             db,
             max_source_bytes=settings.max_source_bytes,
             max_execution_time_ceiling=settings.max_execution_time_ceiling,
+            max_metadata_bytes=settings.max_metadata_bytes,
         )
         jobs = JobService(
             db,
@@ -64,11 +69,15 @@ class Services:
             scheduler,
             max_inputs_bytes=settings.max_inputs_bytes,
             max_queued_jobs_per_user=settings.max_queued_jobs_per_user,
+            max_log_bytes=settings.max_log_bytes,
         )
-        return cls(settings, db, registry, hub, scheduler, UserService(db), programs, jobs)
+        users = UserService(db)
+        return cls(settings, db, registry, hub, scheduler, users, programs, jobs, executor)
 
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.data_dir.chmod(0o700)  # the database and token files are the server's
+        self._log_sandbox()
         self.db.migrate()
         ensure_admin(
             self.db,
@@ -82,6 +91,21 @@ class Services:
         log.info(
             "qruntime is serving on %s (database: %s)", self.settings.public_url, self.db.dialect
         )
+
+    def sandbox_report(self) -> dict:
+        """What confines jobs here, for ``GET /health``."""
+        report = getattr(self.executor, "sandbox_report", None)
+        return report.to_json() if report is not None else {"enabled": False, "protections": []}
+
+    def _log_sandbox(self) -> None:
+        report = getattr(self.executor, "sandbox_report", None)
+        if report is None or not report.enabled:
+            log.warning("jobs run WITHOUT a sandbox: user programs can read the server's files")
+            return
+        for protection in report.unavailable():
+            log.warning("sandbox protection %r is %s", protection.name, protection.detail)
+        active = ", ".join(p.name for p in report.protections if p.active)
+        log.info("jobs run sandboxed: %s", active)
 
     async def stop(self) -> None:
         await self.scheduler.stop()

@@ -15,6 +15,7 @@ from qruntime.domain.errors import (
     InvalidStateError,
     NotFoundError,
     Problem,
+    QuotaExceededError,
     SerializationError,
     TooLargeError,
     ValidationFailed,
@@ -45,8 +46,10 @@ class JobService:
         *,
         max_inputs_bytes: int,
         max_queued_jobs_per_user: int,
+        max_log_bytes: int = 1024 * 1024,
     ):
         self._db = db
+        self._max_log_bytes = max_log_bytes
         self._programs = programs
         self._registry = registry
         self._scheduler = scheduler
@@ -73,8 +76,9 @@ class JobService:
             jobs = JobRepository(session)
             _, queued = jobs.list(owner_id=caller.user_id, limit=0, statuses=[JobStatus.QUEUED])
             if queued >= self._max_queued:
-                raise InvalidStateError(
-                    f"you already have {queued} queued jobs (the limit is {self._max_queued}); "
+                raise QuotaExceededError(
+                    f"you already have {queued} queued jobs, the limit per user "
+                    f"(QRUNTIME_MAX_QUEUED_JOBS_PER_USER is {self._max_queued}); "
                     "wait for some to start or cancel them"
                 )
             job = jobs.add(
@@ -141,7 +145,11 @@ class JobService:
         with self._db.session(readonly=True) as session:
             lines = [line.text for line in JobRepository(session).logs(job_id)]
         if job.log_truncated:
-            lines.append("[qruntime: later output was dropped: the job's log reached its size cap]")
+            lines.insert(
+                0,
+                "[qruntime: earlier output was dropped: the log keeps the newest "
+                f"{self._max_log_bytes} bytes of each job (QRUNTIME_MAX_LOG_BYTES)]",
+            )
         return "\n".join(lines) + ("\n" if lines else "")
 
     async def cancel(self, caller: Principal, job_id: str) -> StoredJob:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import secrets
 import string
 from typing import Any
@@ -28,9 +29,17 @@ _SUFFIX_LENGTH = 6
 
 
 class ProgramService:
-    def __init__(self, db: Database, *, max_source_bytes: int, max_execution_time_ceiling: int):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_source_bytes: int,
+        max_execution_time_ceiling: int,
+        max_metadata_bytes: int = 256 * 1024,
+    ):
         self._db = db
         self._max_source_bytes = max_source_bytes
+        self._max_metadata_bytes = max_metadata_bytes
         self._ceiling = max_execution_time_ceiling
 
     def upload(
@@ -117,7 +126,8 @@ class ProgramService:
             raise InvalidSourceError(Problem("data", "must be the base64 text of the source"))
         if len(data) > (self._max_source_bytes * 4) // 3 + 4:
             raise TooLargeError(
-                f"program source is over the limit of {self._max_source_bytes} bytes"
+                f"program source is over the limit of {self._max_source_bytes} bytes "
+                "(QRUNTIME_MAX_SOURCE_BYTES)"
             )
         try:
             raw = base64.b64decode(data, validate=True)
@@ -126,6 +136,12 @@ class ProgramService:
         return check_program_source(raw, max_bytes=self._max_source_bytes)
 
     def _metadata(self, metadata: Any) -> ProgramMetadata:
+        size = len(json.dumps(metadata, default=str).encode())
+        if size > self._max_metadata_bytes:
+            raise TooLargeError(
+                f"program metadata is {size} bytes, over the limit of {self._max_metadata_bytes} "
+                "bytes (QRUNTIME_MAX_METADATA_BYTES)"
+            )
         return load_metadata(metadata, max_execution_time_ceiling=self._ceiling)
 
 

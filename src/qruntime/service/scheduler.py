@@ -14,6 +14,7 @@ from qruntime.domain.events import InterimEvent, JobEvent, LogEvent, ResultEvent
 from qruntime.domain.job import JobReason, JobStatus
 from qruntime.execution import Executor, JobRequest
 from qruntime.service.fair_share import FairShare
+from qruntime.service.log_buffer import LOG_FLUSH_SECONDS, LogBuffer
 from qruntime.service.stream_hub import StreamHub
 from qruntime.storage import Database, JobRepository, StoredJob
 
@@ -53,6 +54,8 @@ class Scheduler:
         self._hub = hub
         self._max_concurrent = max_concurrent_jobs
         self._max_log_bytes = max_log_bytes
+        self._logs: dict[str, LogBuffer] = {}
+        self._flushes: set[asyncio.Future[None]] = set()
         self._running: dict[str, _Running] = {}
         self._fair_share = FairShare()
         self._wakeup: asyncio.Event | None = None
@@ -166,6 +169,9 @@ class Scheduler:
                 job.id, JobStatus.ERROR, JobReason.PROCESS_CRASHED, f"internal error: {exc}"
             )
         finally:
+            with contextlib.suppress(Exception):  # the job's outcome is already stored
+                await asyncio.shield(self._flush_logs(job.id))
+            self._logs.pop(job.id, None)
             self._running.pop(job.id, None)
             running.finished.set()
             self._hub.notify(job.id)
@@ -179,10 +185,36 @@ class Scheduler:
             await asyncio.to_thread(self._add_interim, job_id, event)
             self._hub.notify(job_id)
         elif isinstance(event, LogEvent):
-            await asyncio.to_thread(self._append_log, job_id, event)
+            buffer = self._logs.setdefault(job_id, LogBuffer(self._max_log_bytes))
+            buffer.add(event.stream, event.text)  # holds at most the cap: no flush by size
+            if not buffer.flush_scheduled:
+                buffer.flush_scheduled = True
+                asyncio.get_running_loop().call_later(
+                    LOG_FLUSH_SECONDS, self._flush_logs_soon, job_id
+                )
+            return
         else:
+            await self._flush_logs(job_id)
             await asyncio.to_thread(self._finish_with, job_id, event)
             self._hub.notify(job_id)
+            return
+        await self._flush_logs(job_id)  # output printed before an interim result is stored too
+
+    def _flush_logs_soon(self, job_id: str) -> None:
+        task = asyncio.ensure_future(self._flush_logs(job_id))
+        self._flushes.add(task)  # a task nobody references may be collected mid-flight
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush_logs(self, job_id: str) -> None:
+        """Store the job's waiting output; one flush at a time per job keeps lines in order."""
+        buffer = self._logs.get(job_id)
+        if buffer is None:
+            return
+        async with buffer.lock:
+            buffer.flush_scheduled = False
+            if buffer:
+                lines, dropped = buffer.take()
+                await asyncio.to_thread(self._append_logs, job_id, lines, dropped)
 
     async def _record_stop(self, running: _Running) -> None:
         if running.cancel_requested:
@@ -249,10 +281,10 @@ class Scheduler:
         with self._db.session() as session:
             JobRepository(session).add_interim(job_id, event.seq, event.data)
 
-    def _append_log(self, job_id: str, event: LogEvent) -> None:
+    def _append_logs(self, job_id: str, lines: list[tuple[str, str]], dropped: int) -> None:
         with self._db.session() as session:
-            JobRepository(session).append_log(
-                job_id, event.stream, event.text, cap_bytes=self._max_log_bytes
+            JobRepository(session).append_logs(
+                job_id, lines, cap_bytes=self._max_log_bytes, already_dropped=dropped
             )
 
     def _finish_with(self, job_id: str, event: TerminalEvent) -> None:

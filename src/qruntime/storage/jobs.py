@@ -7,10 +7,10 @@ cannot both win a transition, and a terminal status never changes again.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, false, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -211,36 +211,66 @@ class JobRepository:
 
     # --- logs -----------------------------------------------------------------------------
 
-    def append_log(self, job_id: str, stream: str, text: str, *, cap_bytes: int) -> bool:
-        """Store a line while the job's log stays within ``cap_bytes`` (UTF-8).
+    def append_logs(
+        self,
+        job_id: str,
+        lines: Sequence[tuple[str, str]],
+        *,
+        cap_bytes: int,
+        already_dropped: int = 0,
+    ) -> int:
+        """Store ``(stream, text)`` lines, then drop the oldest until the log fits ``cap_bytes``.
 
-        The first line over the cap is dropped and marks the log truncated; from then on
-        every line is dropped. Returns whether the line was stored.
+        The newest output is what explains a failure, so it is kept; a log that lost lines is
+        marked truncated. Returns how many bytes were dropped.
         """
-        size = len(text.encode("utf-8", errors="surrogatepass"))
-        # Reserve the bytes first: one conditional UPDATE decides, even under concurrency.
-        reserved = self._session.execute(
-            update(JOBS)
-            .where(
-                JOBS.c.id == job_id,
-                JOBS.c.log_truncated == false(),
-                JOBS.c.log_bytes + size <= cap_bytes,
-            )
-            .values(log_bytes=JOBS.c.log_bytes + size)
-        )
-        if reserved.rowcount:
-            self._session.execute(
-                insert(LOG_LINES).values(
-                    job_id=job_id, stream=stream, text=text, created_at=utcnow()
-                )
-            )
-            return True
-        truncated = self._session.execute(
-            update(JOBS).where(JOBS.c.id == job_id).values(log_truncated=True)
-        )
-        if not truncated.rowcount:
+        row = self._session.execute(
+            select(JOBS.c.log_bytes).where(JOBS.c.id == job_id).with_for_update()
+        ).first()
+        if row is None:
             raise NotFoundError("job", job_id)
-        return False
+        sizes = [_utf8_size(text) for _, text in lines]
+        dropped = already_dropped
+        while lines and sum(sizes) > cap_bytes:  # lines that would be dropped at once
+            dropped += sizes.pop(0)
+            lines = lines[1:]
+        stored = row.log_bytes
+        if dropped and stored:  # output newer than every stored line was dropped: keep none
+            self._session.execute(delete(LOG_LINES).where(LOG_LINES.c.job_id == job_id))
+            dropped += stored
+            stored = 0
+        if lines:
+            now = utcnow()
+            self._session.execute(
+                insert(LOG_LINES),
+                [{"job_id": job_id, "stream": st, "text": t, "created_at": now} for st, t in lines],
+            )
+        total = stored + sum(sizes)
+        if total > cap_bytes:
+            oldest = self._session.execute(
+                select(LOG_LINES.c.id, LOG_LINES.c.text)
+                .where(LOG_LINES.c.job_id == job_id)
+                .order_by(LOG_LINES.c.id)
+            )
+            boundary = None
+            for line_id, text in oldest:
+                if total <= cap_bytes:
+                    break
+                size = _utf8_size(text)
+                total -= size
+                dropped += size
+                boundary = line_id
+            if boundary is not None:
+                self._session.execute(
+                    delete(LOG_LINES).where(
+                        LOG_LINES.c.job_id == job_id, LOG_LINES.c.id <= boundary
+                    )
+                )
+        values: dict[str, Any] = {"log_bytes": total}
+        if dropped:
+            values["log_truncated"] = True
+        self._session.execute(update(JOBS).where(JOBS.c.id == job_id).values(**values))
+        return dropped
 
     def logs(self, job_id: str) -> builtins.list[StoredLogLine]:
         """The job's stored log lines in the order they were appended."""
@@ -258,3 +288,7 @@ class JobRepository:
         if job is None:  # pragma: no cover - only after a write in this very transaction
             raise NotFoundError("job", job_id)
         return job
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", errors="surrogatepass"))

@@ -13,4 +13,9 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health")
 def health(services: ServicesDep) -> Health:
-    return Health(status="ok", version=__version__, database=services.db.dialect)
+    return Health(
+        status="ok",
+        version=__version__,
+        database=services.db.dialect,
+        sandbox=services.sandbox_report(),
+    )

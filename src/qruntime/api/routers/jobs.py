@@ -9,13 +9,21 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
 from qruntime.api.deps import CurrentUser, ServicesDep
-from qruntime.api.schemas import InterimPublic, InterimsPublic, JobCreate, JobPublic, JobsPublic
+from qruntime.api.errors import AUTHENTICATED, error_responses
+from qruntime.api.schemas import (
+    SQL_INT_MAX,
+    InterimPublic,
+    InterimsPublic,
+    JobCreate,
+    JobPublic,
+    JobsPublic,
+)
 from qruntime.domain.job import JobStatus
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], responses=AUTHENTICATED)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=error_responses(400, 404, 413, 429))
 def submit_job(body: JobCreate, caller: CurrentUser, services: ServicesDep) -> JobPublic:
     job = services.jobs.submit(
         caller,
@@ -32,7 +40,7 @@ def list_jobs(
     caller: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=0, le=1000)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
     pending: bool | None = None,
     program_id: str | None = None,
     status: Annotated[list[JobStatus] | None, Query()] = None,
@@ -48,40 +56,44 @@ def list_jobs(
     return JobsPublic(jobs=[JobPublic.of(j) for j in jobs], total=total)
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", responses=error_responses(404))
 def get_job(job_id: str, caller: CurrentUser, services: ServicesDep) -> JobPublic:
     return JobPublic.of(services.jobs.get(caller, job_id))
 
 
-@router.get("/{job_id}/results")
+@router.get("/{job_id}/results", responses=error_responses(404, 409))
 def get_result(job_id: str, caller: CurrentUser, services: ServicesDep) -> Response:
     """The final result as stored: RuntimeEncoder JSON."""
     return Response(services.jobs.result(caller, job_id), media_type="application/json")
 
 
-@router.get("/{job_id}/interim_results")
+@router.get("/{job_id}/interim_results", responses=error_responses(404))
 def get_interim_results(
     job_id: str,
     caller: CurrentUser,
     services: ServicesDep,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
 ) -> InterimsPublic:
     interims = services.jobs.interim_results(caller, job_id, since)
     return InterimsPublic(interim_results=[InterimPublic.of(i) for i in interims])
 
 
-@router.get("/{job_id}/logs", response_class=PlainTextResponse)
+@router.get(
+    "/{job_id}/logs",
+    response_class=PlainTextResponse,
+    responses=error_responses(401, 404, 422, json_route=False),
+)
 def get_logs(job_id: str, caller: CurrentUser, services: ServicesDep) -> str:
     return services.jobs.logs(caller, job_id)
 
 
-@router.post("/{job_id}/cancel")
+@router.post("/{job_id}/cancel", responses=error_responses(404, 409))
 async def cancel_job(job_id: str, caller: CurrentUser, services: ServicesDep) -> JobPublic:
     job = await services.jobs.cancel(caller, job_id)
     return JobPublic.of(job)
 
 
-@router.delete("/{job_id}", status_code=204)
+@router.delete("/{job_id}", status_code=204, responses=error_responses(404, 409))
 async def delete_job(job_id: str, caller: CurrentUser, services: ServicesDep) -> Response:
     await run_in_threadpool(services.jobs.delete, caller, job_id)
     return Response(status_code=204)

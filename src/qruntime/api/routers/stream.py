@@ -10,11 +10,13 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from qruntime.api.deps import CurrentUser, ServicesDep
+from qruntime.api.errors import AUTHENTICATED, error_responses
+from qruntime.api.schemas import SQL_INT_MAX
 from qruntime.domain.errors import Problem, ValidationFailed
 from qruntime.service.job_stream import StreamFinal, StreamPing, StreamStatus, follow_job
 from qruntime.storage import StoredJob
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], responses=AUTHENTICATED)
 
 
 def visible_job(job_id: str, caller: CurrentUser, services: ServicesDep) -> StoredJob:
@@ -23,7 +25,9 @@ def visible_job(job_id: str, caller: CurrentUser, services: ServicesDep) -> Stor
 
 
 def resume_point(
-    since: Annotated[int | None, Query(ge=0, description="Replay interim results after N.")] = None,
+    since: Annotated[
+        int | None, Query(ge=0, le=SQL_INT_MAX, description="Replay interim results after N.")
+    ] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> int:
     """``Last-Event-ID`` (sent by reconnecting clients) wins over ``?since``."""
@@ -32,7 +36,7 @@ def resume_point(
             value = int(last_event_id)
         except ValueError:
             value = -1
-        if value < 0:
+        if not 0 <= value <= SQL_INT_MAX:
             raise ValidationFailed(
                 Problem(
                     "Last-Event-ID", f"must be an interim sequence number, got {last_event_id!r}"
@@ -42,7 +46,11 @@ def resume_point(
     return since or 0
 
 
-@router.get("/{job_id}/stream", response_class=EventSourceResponse)
+@router.get(
+    "/{job_id}/stream",
+    response_class=EventSourceResponse,
+    responses=error_responses(400, 401, 404, 422, json_route=False),
+)
 async def stream_job(
     job: Annotated[StoredJob, Depends(visible_job)],
     since: Annotated[int, Depends(resume_point)],

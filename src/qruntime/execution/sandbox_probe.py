@@ -1,0 +1,145 @@
+"""Which sandbox protections this platform allows, found once at start and reported honestly.
+
+The server logs every protection that is unavailable and lists all of them in ``GET /health``,
+instead of silently running programs without one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+
+from qruntime.execution.sandbox import SandboxConfig
+
+#: Runs in a throwaway child: try the namespaces and mounts a worker would use.
+_PROBE = r"""
+import ctypes, json, os, tempfile
+libc = ctypes.CDLL(None, use_errno=True)
+def attempt(call, *args):
+    if call(*args) != 0:
+        return os.strerror(ctypes.get_errno())
+    return None
+out = {}
+out["mount"] = attempt(libc.unshare, 0x00020000)
+if out["mount"] is None:
+    out["mount"] = attempt(libc.mount, None, b"/", None, ctypes.c_ulong((1 << 18) | 0x4000), None)
+if out["mount"] is None:
+    target = tempfile.mkdtemp().encode()
+    out["mount"] = attempt(libc.mount, b"tmpfs", target, b"tmpfs", ctypes.c_ulong(0), b"size=1m")
+    if out["mount"] is None:
+        libc.umount2(target, 0)
+    os.rmdir(target)
+if out["mount"] is None:
+    flags = ctypes.c_ulong(0xE)  # nosuid, nodev, noexec
+    out["mount"] = attempt(libc.mount, b"proc", b"/proc", b"proc", flags, b"hidepid=invisible")
+out["network"] = attempt(libc.unshare, 0x40000000)
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class Protection:
+    name: str
+    active: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class SandboxReport:
+    enabled: bool
+    protections: tuple[Protection, ...]
+    can_switch_uid: bool = False
+    can_isolate_filesystem: bool = False
+    can_isolate_network: bool = False
+
+    def unavailable(self) -> list[Protection]:
+        return [p for p in self.protections if not p.active]
+
+    def to_json(self) -> dict:
+        return {"enabled": self.enabled, "protections": [asdict(p) for p in self.protections]}
+
+
+def probe_sandbox(config: SandboxConfig, python: str = sys.executable) -> SandboxReport:
+    """Try each protection (in a child process for the namespaces) and say what holds here."""
+    if not config.enabled:
+        off = "the sandbox is disabled by configuration (QRUNTIME_SANDBOX=false)"
+        return SandboxReport(False, tuple(Protection(n, False, off) for n in _NAMES))
+    is_root = os.geteuid() == 0
+    failures = _probe_namespaces(python)
+    mount_error, network_error = failures.get("mount"), failures.get("network")
+    uid = Protection(
+        "separate user",
+        is_root,
+        f"each job runs as its own uid ({config.uid_base} + slot), not the server's"
+        if is_root
+        else f"unavailable: the server runs as uid {os.geteuid()}, not root, so jobs run as "
+        "the server's user and file permissions alone protect its files",
+    )
+    filesystem = Protection(
+        "hidden server files",
+        mount_error is None,
+        "a private mount namespace hides the data dir, the account file and the server's "
+        "home; /proc shows only the job's own processes"
+        if mount_error is None
+        else f"unavailable: no private mount namespace here ({mount_error})",
+    )
+    if config.allow_network:
+        network = Protection("no network", False, "network allowed by configuration")
+    else:
+        network = Protection(
+            "no network",
+            network_error is None,
+            "a new network namespace with only a loopback that is down"
+            if network_error is None
+            else f"unavailable: no new network namespace here ({network_error})",
+        )
+    limits = Protection(
+        "resource limits",
+        True,
+        f"address space {config.max_address_space_bytes} B, {config.max_processes} processes, "
+        f"files up to {config.max_file_bytes} B, {config.max_open_files} open files, "
+        "CPU time tied to max_execution_time, no core dumps",
+    )
+    env = Protection(
+        "environment allow-list", True, f"only {', '.join(config.env_allowlist)} are passed on"
+    )
+    workdir = Protection(
+        "private working directory",
+        True,
+        "a fresh directory per job (mode 0700), removed afterwards; no inherited descriptors "
+        "but the job's own pipes",
+    )
+    return SandboxReport(
+        True,
+        (uid, filesystem, network, limits, env, workdir),
+        can_switch_uid=is_root,
+        can_isolate_filesystem=mount_error is None,
+        can_isolate_network=network_error is None and not config.allow_network,
+    )
+
+
+_NAMES = (
+    "separate user",
+    "hidden server files",
+    "no network",
+    "resource limits",
+    "environment allow-list",
+    "private working directory",
+)
+
+
+def _probe_namespaces(python: str) -> dict[str, str | None]:
+    if not sys.platform.startswith("linux"):
+        reason = f"not available on {sys.platform}"
+        return {"mount": reason, "network": reason}
+    try:
+        done = subprocess.run(
+            [python, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=30, check=True
+        )
+        return json.loads(done.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        reason = f"the probe failed: {exc}"
+        return {"mount": reason, "network": reason}

@@ -1,0 +1,286 @@
+"""Schemathesis against the OpenAPI schema a real ``qruntime serve`` process serves.
+
+Every operation is called with generated valid and invalid requests, as the admin and as an
+ordinary user, and every response must be a documented status (no 5xx), with a documented
+content type, headers and a body that matches the schema. Path, query and body ids are drawn
+half of the time from things that exist (a private and a public program, finished jobs, user
+and backend names), so the fuzzer gets past the 404s; ``DELETE`` draws from its own throwaway
+programs and jobs, so the others survive the run.
+
+The server is this module's own (own data dir, ``--max-concurrent-jobs 1``, a low per-user
+queue cap): jobs the fuzzer manages to submit run or are refused, and nothing leaks into other
+tests. ``QRUNTIME_FUZZ_EXAMPLES`` sets the examples per operation and also turns on the
+coverage phase for the user, which CI runs as the admin only (see docs/fuzzing.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from fuzz_support import LONG_API_RUN, api_examples
+from schemathesis.specs.openapi.schemas import OpenApiSchema
+
+from server_harness import ServerProcess
+from server_support import (
+    assert_error,
+    b64,
+    create_user,
+    running_server,
+    submit,
+    wait_for_job,
+)
+
+#: Random examples per operation and role; the default keeps this module near a minute on 2 cores.
+EXAMPLES = api_examples(default=8)
+USER = "fuzzer"
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "unsupported_method",  # 405 with an ``Allow`` header for methods a path lacks
+    "ignored_auth",  # no or a wrong token is a 401 wherever the schema asks for one
+)
+SOURCE = "def main(backend, user_messenger, **kwargs):\n    return sorted(kwargs)\n"
+
+
+def seed_metadata(name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": "A program for the API fuzzer.",
+        "max_execution_time": 30,
+        "spec": {"parameters": {"type": "object", "properties": {"n": {"type": "integer"}}}},
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """Things that exist when the fuzzer starts, so generated requests can name them."""
+
+    user_token: str
+    programs: list[str]
+    jobs: list[str]
+    doomed_programs: list[str]
+    doomed_jobs: list[str]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = {"QRUNTIME_MAX_QUEUED_JOBS_PER_USER": "2", "QRUNTIME_STREAM_PING_SECONDS": "1"}
+    base = tmp_path_factory.mktemp("fuzz-api")
+    with running_server(base, max_concurrent_jobs=1, extra_env=env) as server:
+        yield server
+
+
+def _upload(client: httpx.Client, name: str, **extra: Any) -> str:
+    body = {"data": b64(SOURCE), "metadata": seed_metadata(name, **extra)}
+    response = client.post("/programs", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+@pytest.fixture(scope="module")
+def seeds(server: ServerProcess) -> Iterator[Seeds]:
+    with server.client() as admin:
+        user_token = create_user(admin, USER)["token"]
+        with server.client(user_token) as user:
+            private = _upload(user, "fuzz-private")
+            public = _upload(admin, "fuzz-public", is_public=True)
+            doomed = [_upload(user, "fuzz-doomed"), _upload(admin, "fuzz-doomed")]
+            # One job runs to DONE; the second waits behind it (one job at a time) and is
+            # cancelled, so a single worker run gives a finished job of each kind.
+            done = submit(user, private, {"n": 1})["id"]
+            cancelled = submit(user, doomed[0], {"n": 2})["id"]
+            assert user.post(f"/jobs/{cancelled}/cancel").status_code in (200, 409)
+            for job in (done, cancelled):
+                wait_for_job(user, job, server=server)
+        yield Seeds(
+            user_token=user_token,
+            programs=[private, public],
+            jobs=[done],
+            doomed_programs=doomed,
+            doomed_jobs=[cancelled],
+        )
+
+
+def _config(server: ServerProcess, seeds: Seeds, token: str, *, admin: bool) -> schemathesis.Config:
+    # The coverage phase (boundary values, missing and wrong-typed fields, other methods) sends
+    # most of the requests; in CI it runs as the admin only, the user gets the random phase.
+    coverage = {"enabled": admin or LONG_API_RUN}
+
+    def often(dictionary: str) -> dict[str, Any]:
+        return {"dictionary": dictionary, "probability": 0.5}
+
+    ids = {
+        "path.program_id": often("programs"),
+        "body.program_id": often("programs"),
+        "query.program_id": often("programs"),
+        "path.job_id": often("jobs"),
+        "path.name": often("names"),
+        "body.backend": often("backends"),
+        # A valid source half of the time, so uploads get past it to the metadata checks.
+        "body.data": often("sources"),
+    }
+    return schemathesis.Config.from_dict(
+        {
+            "base-url": server.url,
+            "headers": {"Authorization": f"Bearer {token}"},
+            "request-timeout": 30,
+            "generation": {"max-examples": EXAMPLES, "database": "none"},
+            "phases": {"stateful": {"enabled": False}, "coverage": coverage},
+            "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
+            "dictionaries": {
+                "programs": {"values": seeds.programs},
+                "jobs": {"values": seeds.jobs},
+                "names": {"values": [USER, "admin", "aer_simulator", "fake_manila"]},
+                "backends": {"values": ["aer_simulator", "fake_manila"]},
+                "sources": {"values": [b64(SOURCE)]},
+                "doomed_programs": {"values": seeds.doomed_programs},
+                "doomed_jobs": {"values": seeds.doomed_jobs},
+            },
+            "parameters": ids,
+            "operations": [
+                {
+                    "include-method": "DELETE",
+                    "parameters": {
+                        **ids,
+                        "path.program_id": often("doomed_programs"),
+                        "path.job_id": often("doomed_jobs"),
+                    },
+                }
+            ],
+        }
+    )
+
+
+def _schema(server: ServerProcess, seeds: Seeds, token: str, *, admin: bool) -> OpenApiSchema:
+    config = _config(server, seeds, token, admin=admin)
+    return schemathesis.openapi.from_url(f"{server.url}/openapi.json", config=config)
+
+
+@pytest.fixture(scope="module")
+def admin_schema(server: ServerProcess, seeds: Seeds) -> OpenApiSchema:
+    return _schema(server, seeds, server.admin_token, admin=True)
+
+
+@pytest.fixture(scope="module")
+def user_schema(server: ServerProcess, seeds: Seeds) -> OpenApiSchema:
+    return _schema(server, seeds, seeds.user_token, admin=False)
+
+
+as_admin = schemathesis.pytest.from_fixture("admin_schema")
+as_user = schemathesis.pytest.from_fixture("user_schema")
+
+
+@as_admin.parametrize()
+def test_api_as_admin(case: schemathesis.Case) -> None:
+    case.call_and_validate()
+
+
+@as_user.parametrize()
+def test_api_as_user(case: schemathesis.Case) -> None:
+    case.call_and_validate()
+
+
+def test_server_survived(server: ServerProcess, seeds: Seeds) -> None:
+    """After the fuzzing, the server still answers and logged no unexpected error."""
+    with server.client() as admin:
+        assert admin.get("/health").status_code == 200
+        assert admin.get(f"/programs/{seeds.programs[0]}").status_code == 200
+    assert "unexpected error" not in server.log(), server.log()[-5000:]
+
+
+def test_openapi_documents_the_error_body(server: ServerProcess) -> None:
+    """Every refusal the schema declares has the one error body, never FastAPI's default."""
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    ref = response["content"]["application/json"]["schema"]["$ref"]
+                    assert ref.endswith("/ErrorBody"), (method, path, status)
+            if path != "/health":
+                assert {"401", "422"} <= set(operation["responses"]), (method, path)
+
+
+# --- what the fuzzer (and the parser fuzz tests) found, as plain requests --------------------
+
+BIG = 2**63  # one past the largest BIGINT: an OverflowError in the query, i.e. a 500, before
+
+
+def test_offsets_and_sequence_numbers_past_bigint_are_refused(
+    server: ServerProcess, seeds: Seeds
+) -> None:
+    job = seeds.jobs[0]
+    with server.client() as admin:
+        for path in ("/jobs", "/programs"):
+            assert_error(admin.get(path, params={"offset": BIG}), 422, "bad_request")
+            assert admin.get(path, params={"offset": BIG - 1}).status_code == 200
+        interims = f"/jobs/{job}/interim_results"
+        assert_error(admin.get(interims, params={"since": BIG}), 422, "bad_request")
+        assert admin.get(interims, params={"since": BIG - 1}).json() == {"interim_results": []}
+        stream = f"/jobs/{job}/stream"
+        assert_error(admin.get(stream, params={"since": BIG}), 422, "bad_request")
+        refused = admin.get(stream, headers={"Last-Event-ID": str(BIG)})
+        assert_error(refused, 400, "bad_request")
+        replay = admin.get(stream, headers={"Last-Event-ID": str(BIG - 1)})
+        assert replay.status_code == 200 and "event: final" in replay.text
+
+
+def _raw_post(client: httpx.Client, path: str, body: str, method: str = "POST") -> httpx.Response:
+    headers = {"content-type": "application/json"}
+    return client.request(method, path, content=body.encode(), headers=headers)
+
+
+def _json_with(value: Any, raw: str) -> str:
+    """``value`` as JSON with the string ``"RAW"`` replaced by ``raw``, which json.dumps refuses
+    or cannot nest that deep."""
+    return json.dumps(value).replace('"RAW"', raw)
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "1e999"])
+def test_metadata_with_numbers_json_cannot_carry_is_refused(
+    server: ServerProcess, seeds: Seeds, number: str
+) -> None:
+    """Python's parser (and so FastAPI's) reads these; they were stored, then served as null."""
+    spec = {"parameters": {"type": "object", "minimum": "RAW"}}
+    upload = {"data": b64(SOURCE), "metadata": seed_metadata("nan") | {"spec": spec}}
+    with server.client(seeds.user_token) as user:
+        response = _raw_post(user, "/programs", _json_with(upload, number))
+        error = assert_error(response, 400, "invalid_metadata")
+        assert error["problems"][0]["location"] == "metadata.spec.parameters.minimum"
+        path = f"/programs/{seeds.programs[0]}"
+        patch = _raw_post(user, path, _json_with({"spec": spec}, number), "PATCH")
+        assert_error(patch, 400, "invalid_metadata")
+
+
+def test_deeply_nested_requests_are_refused_not_a_server_error(
+    server: ServerProcess, seeds: Seeds
+) -> None:
+    deep = '{"a": ' * 600 + "1" + "}" * 600
+    upload = {"data": b64(SOURCE), "metadata": seed_metadata("deep") | {"spec": "RAW"}}
+    with server.client(seeds.user_token) as user:
+        response = _raw_post(user, "/programs", _json_with(upload, deep))
+        assert_error(response, 400, "invalid_metadata")
+        unparsable = _json_with({"data": "", "metadata": "RAW"}, "[" * 5000)
+        assert_error(_raw_post(user, "/programs", unparsable), 400, "bad_request")
+        job = {"program_id": seeds.programs[0], "inputs": {"n": "RAW"}}
+        assert_error(_raw_post(user, "/jobs", _json_with(job, deep)), 400, "invalid_inputs")
+        assert user.get("/health").status_code == 200
+
+
+def test_method_not_allowed_says_which_methods_are(server: ServerProcess) -> None:
+    """The 405 handler dropped Starlette's ``Allow`` header (RFC 9110 requires it)."""
+    with server.client() as admin:
+        response = admin.request("TRACE", "/programs")
+        assert_error(response, 405, "method_not_allowed")
+        assert {"GET", "POST"} <= {m.strip() for m in response.headers["allow"].split(",")}
