@@ -65,7 +65,14 @@ def test_health_docs_and_openapi_need_no_token(clients: Clients) -> None:
     anonymous = clients.anonymous()
     health = anonymous.get("/health")
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "version": "0.1.0", "database": "sqlite"}
+    body = health.json()
+    assert {k: body[k] for k in ("status", "version", "database")} == {
+        "status": "ok",
+        "version": "0.1.0",
+        "database": "sqlite",
+    }
+    assert body["sandbox"]["enabled"] is True
+    assert {p["name"] for p in body["sandbox"]["protections"]} >= {"no network", "separate user"}
 
     docs = anonymous.get("/docs")
     assert docs.status_code == 200
