@@ -26,6 +26,7 @@ from server_support import (
 
 MAX_SOURCE_BYTES = 20_000
 MAX_INPUTS_BYTES = 20_000
+MAX_METADATA_BYTES = 20_000
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 PROGRAM_KEYS = {
     "id",
@@ -47,6 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     env = {
         "QRUNTIME_MAX_SOURCE_BYTES": str(MAX_SOURCE_BYTES),
         "QRUNTIME_MAX_INPUTS_BYTES": str(MAX_INPUTS_BYTES),
+        "QRUNTIME_MAX_METADATA_BYTES": str(MAX_METADATA_BYTES),
     }
     with running_server(tmp_path_factory.mktemp("api"), extra_env=env) as server:
         yield server
@@ -496,6 +498,12 @@ def test_oversized_source_and_body_are_refused_with_413(
     response = alice.post("/programs", json={"data": b64(big), "metadata": metadata("hello_world")})
     error = assert_error(response, 413, "too_large")
     assert "source" in error["message"], error
+    assert "QRUNTIME_MAX_SOURCE_BYTES" in error["message"], error
+
+    wordy = metadata("hello_world", description="x" * MAX_METADATA_BYTES)
+    response = alice.post("/programs", json={"data": source_b64("hello_world"), "metadata": wordy})
+    error = assert_error(response, 413, "too_large")
+    assert "metadata" in error["message"] and "QRUNTIME_MAX_METADATA_BYTES" in error["message"]
 
     huge = b64("#" * (2 * 1024 * 1024))  # over every body limit of this server
     response = alice.post("/programs", json={"data": huge, "metadata": metadata("hello_world")})
@@ -598,6 +606,7 @@ def test_job_requests_the_server_cannot_honour_are_refused_and_nothing_stored(
         "too_large",
     )
     assert "inputs" in error["message"], error
+    assert "QRUNTIME_MAX_INPUTS_BYTES" in error["message"], error
 
     error = assert_error(
         alice.post("/jobs", json={"program_id": "no-such-program-abcdef", "inputs": {}}),

@@ -176,7 +176,8 @@ class JobService:
             ) from None
         if len(text) > self._max_inputs_bytes:
             raise TooLargeError(
-                f"job inputs are {len(text)} bytes; the limit is {self._max_inputs_bytes}"
+                f"job inputs are {len(text)} bytes; the limit is {self._max_inputs_bytes} "
+                "(QRUNTIME_MAX_INPUTS_BYTES)"
             )
         try:
             decoded = decode(text)
