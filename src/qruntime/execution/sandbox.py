@@ -197,7 +197,12 @@ def exposed_paths() -> tuple[str, ...]:
     """What the worker's Python needs to keep reading after paths are hidden."""
     import sys
 
+    import qruntime
+
+    # The package's own directory too: an editable install is found by a finder, not sys.path.
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(qruntime.__file__)))
     candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable)}
+    candidates.add(package_root)
     candidates |= {entry for entry in sys.path if entry and os.path.isabs(entry)}
     real = {os.path.realpath(p) for p in candidates} | candidates
     return tuple(sorted(p for p in real if os.path.isdir(p)))
