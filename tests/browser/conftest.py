@@ -93,8 +93,10 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module: Playwright's sync API keeps an event loop running in this thread while it
+    is open, and pytest-asyncio cannot run async tests in the same process until it closes."""
     if not shutil.which(CHROMIUM):
         pytest.fail(f"no {CHROMIUM}: run scripts/install-browser (the README's test command does)")
     from playwright.sync_api import expect, sync_playwright
