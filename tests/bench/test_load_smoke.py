@@ -37,7 +37,6 @@ def load() -> ModuleType:
     return load_module()
 
 
-@pytest.mark.slow
 def test_jobs_from_concurrent_clients_with_open_streams_all_finish_once(tmp_path):
     completed = subprocess.run(
         [

@@ -266,6 +266,29 @@ print(json.dumps(wrong))
 """
 
 
+def _build_and_check(names: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _BUILD_AND_CHECK, json.dumps(names)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.filterwarnings("ignore:Properties of fake_.* are not intended:UserWarning")
+def test_a_device_of_every_size_builds() -> None:
+    """One device per qubit count (5 to 156 qubits) in every run; all 68 in the slow test."""
+    registry = build_default_registry()
+    by_size: dict[int, str] = {}
+    for name in sorted(registry.names()):
+        by_size.setdefault(registry.info(name).num_qubits, name)
+    assert len(by_size) >= 8 and max(by_size) >= 127, by_size
+    builder = _build_and_check(list(by_size.values()))
+    out, err = builder.communicate(timeout=280)
+    assert builder.returncode == 0, err
+    assert json.loads(out.splitlines()[-1]) == [], err
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Properties of fake_.* are not intended:UserWarning")
 def test_every_registered_backend_builds() -> None:
@@ -273,15 +296,7 @@ def test_every_registered_backend_builds() -> None:
     registry = build_default_registry()
     by_size = sorted(registry.names(), key=lambda name: registry.info(name).num_qubits)
     halves = [by_size[0::2], by_size[1::2]]
-    builders = [
-        subprocess.Popen(
-            [sys.executable, "-c", _BUILD_AND_CHECK, json.dumps(half)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for half in halves
-    ]
+    builders = [_build_and_check(half) for half in halves]
     for builder in builders:
         out, err = builder.communicate(timeout=280)
         assert builder.returncode == 0, err
