@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from qruntime.accounts import accounts_file
 from qruntime.execution.limits import JobLimits
 from qruntime.execution.sandbox import SandboxConfig
+from qruntime.execution.warm_pool import DEFAULT_PRELOAD, WarmPoolConfig
 
 DEFAULT_PORT = 8765
 
@@ -67,6 +68,16 @@ class Settings(BaseSettings):
     sandbox_max_open_files: int = Field(1024, ge=64)
     #: Let jobs use the network (off: a new network namespace with no usable interface).
     sandbox_allow_network: bool = False
+    #: Idle workers, forked from a zygote that imported qiskit, waiting already sandboxed;
+    #: 0 starts a fresh Python process per job (slower by about a second or two per job).
+    worker_pool_size: int = Field(2, ge=0, le=64)
+    #: Modules the zygote imports before it forks workers (missing ones are skipped).
+    worker_preload: tuple[str, ...] = DEFAULT_PRELOAD
+
+    def warm_pool(self) -> WarmPoolConfig | None:
+        if self.worker_pool_size == 0:
+            return None
+        return WarmPoolConfig(size=self.worker_pool_size, preload=self.worker_preload)
 
     def job_limits(self) -> JobLimits:
         return JobLimits(

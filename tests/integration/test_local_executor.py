@@ -10,7 +10,7 @@ import signal
 import textwrap
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,9 @@ from qruntime.domain.events import (
     ResultEvent,
 )
 from qruntime.domain.job import JobReason, JobStatus
-from qruntime.execution import JobRequest, LocalExecutor
+from qruntime.execution import JobRequest, LocalExecutor, LocalExecutorConfig
 from qruntime.execution.output_lines import MAX_LINE_BYTES
+from qruntime.execution.warm_pool import WarmPoolConfig
 from qruntime.serialization import RuntimeDecoder, RuntimeEncoder
 
 PROGRAMS = Path(__file__).resolve().parents[1] / "fixtures" / "programs"
@@ -180,9 +181,13 @@ async def assert_worker_gone(pid: int) -> None:
         await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-def executor() -> LocalExecutor:
-    return LocalExecutor()
+@pytest.fixture(params=["spawn", "warm-pool"])
+async def executor(request: pytest.FixtureRequest) -> AsyncIterator[LocalExecutor]:
+    """Every test runs both ways: a fresh Python per job, and a worker forked by the zygote."""
+    pool = WarmPoolConfig(size=1) if request.param == "warm-pool" else None
+    executor = LocalExecutor(LocalExecutorConfig(pool=pool))
+    yield executor
+    await executor.aclose()
 
 
 # --- inline programs ---------------------------------------------------------------------------

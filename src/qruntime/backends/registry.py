@@ -10,7 +10,6 @@ import importlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
 
 from qiskit.providers import BackendV2
 
@@ -134,27 +133,46 @@ def _fake_device_entries(cache: InfoCache) -> list[BackendEntry]:
     return list(entries.values())
 
 
-def _gpu_available() -> bool:
+def gpu_available() -> bool:
+    """Whether Aer lists a GPU device here (asking starts Aer's threads)."""
     from qiskit_aer import AerSimulator
 
     return "GPU" in AerSimulator().available_devices()
 
 
 def build_default_registry(
-    *, include_fake_devices: bool = True, info_cache: InfoCache | None = None
+    *,
+    include_fake_devices: bool = True,
+    info_cache: InfoCache | None = None,
+    gpu: bool | None = None,
 ) -> BackendRegistry:
-    """The registry every server and worker uses unless configured otherwise."""
+    """The registry every server and worker uses unless configured otherwise.
+
+    ``gpu`` says whether to list the GPU simulator; None asks Aer, which starts threads (a
+    zygote that must fork safely passes the answer it was given instead).
+    """
     entries = [_ideal_entry(IDEAL_SIMULATOR, "CPU")]
-    if _gpu_available():
+    if gpu_available() if gpu is None else gpu:
         entries.append(_ideal_entry(GPU_SIMULATOR, "GPU"))
     if include_fake_devices:
         entries.extend(_fake_device_entries(info_cache or default_info_cache()))
     return BackendRegistry(entries)
 
 
-@cache
+_default: BackendRegistry | None = None
+
+
 def default_registry() -> BackendRegistry:
-    return build_default_registry()
+    global _default
+    if _default is None:
+        _default = build_default_registry()
+    return _default
+
+
+def use_default_registry(registry: BackendRegistry) -> None:
+    """Make ``registry`` this process's default (a zygote builds it before forking workers)."""
+    global _default
+    _default = registry
 
 
 def get_backend(name: str) -> BackendV2:

@@ -35,6 +35,13 @@ def serve(
     max_concurrent_jobs: Annotated[
         int | None, typer.Option(help="Jobs running at once. [default: CPU count]")
     ] = None,
+    worker_pool_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Idle workers forked ahead from a zygote that has imported qiskit; 0 starts a "
+            "fresh Python per job. [default 2]"
+        ),
+    ] = None,
     catalogue: Annotated[
         Path | None,
         typer.Option(
@@ -55,6 +62,7 @@ def serve(
         "data_dir": data_dir,
         "database_url": database_url,
         "max_concurrent_jobs": max_concurrent_jobs,
+        "worker_pool_size": worker_pool_size,
         "catalogue_dir": catalogue,
     }
     try:

@@ -23,5 +23,8 @@ class Executor(ABC):
     async def cancel(self, job_id: str) -> bool:
         """Stop a running job (it ends with ``CANCELLED BY USER``); False if it is not running."""
 
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Get ready for jobs (a warm pool forks its workers); jobs may arrive before it ends."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release resources held across jobs (pools, connections)."""

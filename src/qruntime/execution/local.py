@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Protocol
 
 from qruntime.domain.events import (
     CancelledEvent,
@@ -45,11 +47,20 @@ from qruntime.execution.sandbox import (
     worker_environment,
 )
 from qruntime.execution.sandbox_probe import SandboxReport, probe_sandbox
+from qruntime.execution.warm_pool import WarmPool, WarmPoolConfig
+from qruntime.execution.zygote_handle import ZygoteHandle, ZygoteUnavailable
+
+log = logging.getLogger(__name__)
 
 #: How long a worker may take to import, build its backend and decode inputs.
 DEFAULT_START_TIMEOUT = 120.0
 #: How long to wait for pipes to close after the process group is gone.
 DRAIN_TIMEOUT = 5.0
+#: The CPU limit an idle forked worker starts with (seconds of wall clock on every core); the
+#: job's own, lower limit replaces it when the job arrives.
+IDLE_MAX_EXECUTION_TIME = 24 * 3600
+#: After the zygote failed to start, jobs start the plain way for this long before a retry.
+ZYGOTE_RETRY_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -64,10 +75,32 @@ class LocalExecutorConfig:
     #: None runs workers unconfined (the program's author running their own code locally).
     sandbox: SandboxConfig | None = None
     limits: JobLimits = field(default_factory=JobLimits)
+    #: A zygote and idle forked workers; None starts a fresh Python process per job.
+    pool: WarmPoolConfig | None = None
 
 
 class LimitExceeded(ProtocolError):
     """The worker sent more, or bigger, than the job's limits allow."""
+
+
+class WorkerProcess(Protocol):
+    """A spawned ``asyncio.subprocess.Process`` or a worker the zygote forked."""
+
+    pid: int
+    returncode: int | None
+
+    async def wait(self) -> int: ...
+
+
+@dataclass
+class _Worker:
+    """A started worker process with its pipes, directory and uid, before it has a job."""
+
+    process: WorkerProcess
+    workdir: Path
+    uid: int | None
+    job_w: int
+    readers: dict[str, tuple[asyncio.StreamReader, asyncio.BaseTransport]]
 
 
 @dataclass
@@ -75,7 +108,7 @@ class _Job:
     """Supervisor-side state of one running worker."""
 
     request: JobRequest
-    process: asyncio.subprocess.Process
+    process: WorkerProcess
     workdir: Path
     readers: dict[str, tuple[asyncio.StreamReader, asyncio.BaseTransport]]
     uid: int | None = None
@@ -108,6 +141,12 @@ class LocalExecutor(Executor):
         self._uids = UidPool(sandbox.uid_base) if sandbox and report.can_switch_uid else None
         self._exposed = exposed_paths() if report and report.can_isolate_filesystem else ()
         self._jobs_root: Path | None = None
+        self._pool: WarmPool[_Worker] | None = None
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
+        self._zygote: ZygoteHandle | None = None
+        self._zygote_retry_at = 0.0
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:
         job = await self._start(request)
@@ -143,69 +182,201 @@ class LocalExecutor(Executor):
     def running_jobs(self) -> list[str]:
         return list(self._jobs)
 
+    def pool_status(self) -> dict[str, Any]:
+        """The warm pool's size, its idle workers and its zygote (for /health and tests)."""
+        size = self.config.pool.size if self.config.pool is not None else 0
+        zygote = self._zygote
+        return {
+            "size": size,
+            "idle_pids": self._pool.idle_pids() if self._pool is not None else [],
+            "zygote_pid": zygote.process.pid if zygote is not None and zygote.alive else None,
+        }
+
+    async def start(self) -> None:
+        """Start the zygote and fill the warm pool, if one is configured."""
+        await self._pooled()
+
+    async def aclose(self) -> None:
+        pool, zygote = self._pool, self._zygote
+        self._pool = self._zygote = None
+        if pool is not None:
+            await pool.aclose()
+        if zygote is not None:
+            await zygote.aclose()
+
     async def _start(self, request: JobRequest) -> _Job:
         if request.job_id in self._jobs:
             raise ValueError(f"job {request.job_id!r} is already running")
-        uid = self._uids.acquire() if self._uids is not None else None
-        try:
-            workdir = self._make_workdir(uid)
-        except BaseException:
-            if uid is not None:
-                self._uids.release(uid)
-            raise
-        env = None
         request = replace(request, limits=self.config.limits.to_json())
-        if self.config.sandbox is not None and self.config.sandbox.enabled:
-            plan = self._plan(request, workdir, uid)
+        worker = await self._warm_worker()
+        if worker is None:
+            worker = await self._spawn_worker()
+        if self._sandboxed:
+            plan = self._plan(request.max_execution_time, worker.workdir, worker.uid)
             request = replace(request, sandbox=plan.to_json())
-            env = worker_environment(self.config.sandbox, str(workdir))
-        # Plain pipes, read by our own transports: asyncio's Process.wait() on Python 3.11
-        # would otherwise also wait for a leftover grandchild to close stdout/stderr.
-        job_r, job_w = os.pipe()
-        event_r, event_w = os.pipe()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        child_ends = (job_r, event_w, out_w, err_w)
+        job = _Job(request, worker.process, worker.workdir, worker.readers, worker.uid)
+        self._jobs[request.job_id] = job
+        payload = json.dumps(request.to_json()).encode()
+        asyncio.get_running_loop().run_in_executor(None, _send_and_close, worker.job_w, payload)
+        return job
+
+    @property
+    def _sandboxed(self) -> bool:
+        return self.config.sandbox is not None and self.config.sandbox.enabled
+
+    async def _warm_worker(self) -> _Worker | None:
+        """An idle forked worker, or a freshly forked one; None when there is no zygote."""
+        pool = await self._pooled()
+        if pool is None:
+            return None
+        worker = await pool.take()
+        if worker is not None:
+            return worker
+        try:
+            return await self._fork_worker()
+        except ZygoteUnavailable as exc:
+            log.warning("starting the job's worker the plain way: %s", exc)
+            return None
+
+    async def _pooled(self) -> WarmPool[_Worker] | None:
+        """The warm pool on this loop, its zygote started (again) if needed; None without one."""
+        config = self.config.pool
+        if config is None or config.size <= 0:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._pool is not None and self._pool_loop is not loop:
+            self._pool = self._zygote = None  # that loop is gone, and its processes with it
+        async with self._zygote_lock(loop):
+            if self._zygote is None or not self._zygote.alive:
+                if loop.time() < self._zygote_retry_at:
+                    return None
+                try:
+                    self._zygote = await ZygoteHandle.start(
+                        self.config.python,
+                        # OpenBLAS starts its threads at import: not in a process that forks.
+                        {**self._worker_env(tempfile.gettempdir()), "OPENBLAS_NUM_THREADS": "1"},
+                        config.preload,
+                        self._gpu_available(),
+                        config.start_timeout,
+                    )
+                except ZygoteUnavailable as exc:
+                    log.warning("%s; jobs start a fresh Python process each", exc)
+                    self._zygote_retry_at = loop.time() + ZYGOTE_RETRY_SECONDS
+                    return None
+            if self._pool is None:
+                self._pool = WarmPool(config.size, self._fork_worker, self._discard)
+                self._pool_loop = loop
+        self._pool.refill()
+        return self._pool
+
+    def _zygote_lock(self, loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
+        if self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
+
+    def _gpu_available(self) -> bool:
+        from qruntime.backends.registry import gpu_available
+
+        return gpu_available()
+
+    async def _fork_worker(self) -> _Worker:
+        """Have the zygote fork a worker that sandboxes itself and waits for its job."""
+        zygote = self._zygote
+        if zygote is None or not zygote.alive:
+            raise ZygoteUnavailable("the zygote is not running")
+        uid, workdir = self._place()
+        pipes = _Pipes()
+        order = {
+            "workdir": str(workdir),
+            "env": self._worker_env(str(workdir)),
+            "sandbox": None,
+        }
+        if self._sandboxed:  # the job's own CPU limit is applied when the job arrives
+            order["sandbox"] = self._plan(IDLE_MAX_EXECUTION_TIME, workdir, uid).to_json()
+        try:
+            process = await zygote.fork(order, list(pipes.child_ends))
+        except BaseException:
+            pipes.close_all()
+            await self._release(uid, workdir)
+            raise
+        pipes.close_child_ends()
+        return await self._attach(process, workdir, uid, pipes)
+
+    async def _spawn_worker(self) -> _Worker:
+        """Start ``python -m qruntime.execution.worker``: imports and all, for this one job."""
+        uid, workdir = self._place()
+        env = self._worker_env(str(workdir)) if self._sandboxed else None  # None: inherit
+        pipes = _Pipes()
         try:
             process = await asyncio.create_subprocess_exec(
                 self.config.python,
                 "-m",
                 "qruntime.execution.worker",
-                str(job_r),
-                str(event_w),
+                str(pipes.job_r),
+                str(pipes.event_w),
                 str(os.getpid()),
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=out_w,
-                stderr=err_w,
-                pass_fds=(job_r, event_w),
+                stdout=pipes.out_w,
+                stderr=pipes.err_w,
+                pass_fds=(pipes.job_r, pipes.event_w),
                 start_new_session=True,
                 cwd=workdir,
                 env=env,
             )
         except BaseException:
-            for fd in (job_w, event_r, out_r, err_r):
-                os.close(fd)
-            shutil.rmtree(workdir, ignore_errors=True)
-            if uid is not None:
-                self._uids.release(uid)
+            pipes.close_all()
+            await self._release(uid, workdir)
             raise
-        finally:
-            for fd in child_ends:
-                os.close(fd)
+        pipes.close_child_ends()
+        return await self._attach(process, workdir, uid, pipes)
+
+    async def _attach(
+        self, process: WorkerProcess, workdir: Path, uid: int | None, pipes: _Pipes
+    ) -> _Worker:
+        """Open our readers on a started worker's pipes (plain pipes, read by our transports:
+        asyncio's Process.wait() would otherwise also wait for a grandchild holding them)."""
         readers = {}
         try:
-            for name, fd in (("events", event_r), ("stdout", out_r), ("stderr", err_r)):
+            for name, fd in (
+                ("events", pipes.event_r),
+                ("stdout", pipes.out_r),
+                ("stderr", pipes.err_r),
+            ):
                 readers[name] = await _open_reader(fd)
         except BaseException:
             _kill_group(process)
             for _, transport in readers.values():
                 transport.close()
+            os.close(pipes.job_w)
+            await self._release(uid, workdir)
             raise
-        job = _Job(request, process, workdir, readers, uid)
-        self._jobs[request.job_id] = job
-        payload = json.dumps(request.to_json()).encode()
-        asyncio.get_running_loop().run_in_executor(None, _send_and_close, job_w, payload)
-        return job
+        return _Worker(process, workdir, uid, pipes.job_w, readers)
+
+    async def _discard(self, worker: _Worker) -> None:
+        """Stop a worker that never got a job, and give back what it held."""
+        _kill_group(worker.process)
+        for _, transport in worker.readers.values():
+            transport.close()
+        with contextlib.suppress(OSError):
+            os.close(worker.job_w)
+        await self._release(worker.uid, worker.workdir)
+
+    def _place(self) -> tuple[int | None, Path]:
+        """A uid (when the sandbox switches uids) and a fresh working directory."""
+        uid = self._uids.acquire() if self._uids is not None else None
+        try:
+            return uid, self._make_workdir(uid)
+        except BaseException:
+            if uid is not None:
+                self._uids.release(uid)
+            raise
+
+    def _worker_env(self, workdir: str) -> dict[str, str]:
+        """The allow-listed environment in a sandbox; the server's own without one."""
+        if not self._sandboxed:
+            return dict(os.environ)
+        assert self.config.sandbox is not None
+        return worker_environment(self.config.sandbox, workdir)
 
     def _make_workdir(self, uid: int | None) -> Path:
         """A fresh directory only the job's uid can enter, under a root nobody else can list."""
@@ -220,7 +391,7 @@ class LocalExecutor(Executor):
         workdir.chmod(0o700)
         return workdir
 
-    def _plan(self, request: JobRequest, workdir: Path, uid: int | None) -> SandboxPlan:
+    def _plan(self, max_execution_time: float, workdir: Path, uid: int | None) -> SandboxPlan:
         config, report = self.config.sandbox, self.sandbox_report
         assert config is not None and report is not None
         cpus = os.cpu_count() or 1
@@ -232,19 +403,22 @@ class LocalExecutor(Executor):
             hidden_paths=tuple(os.path.realpath(p) for p in config.hidden_paths),
             exposed_paths=self._exposed,
             max_address_space_bytes=config.max_address_space_bytes,
-            max_cpu_seconds=int(request.max_execution_time * cpus) + CPU_SECONDS_MARGIN,
+            max_cpu_seconds=int(max_execution_time * cpus) + CPU_SECONDS_MARGIN,
             max_processes=config.max_processes,
             max_file_bytes=config.max_file_bytes,
             max_open_files=config.max_open_files,
         )
 
     async def _clean_up(self, job: _Job) -> None:
-        """Kill what the job left behind (also outside its group), then remove its directory."""
-        if job.uid is not None:
-            await asyncio.to_thread(kill_user_processes, job.uid)
+        await self._release(job.uid, job.workdir)
+
+    async def _release(self, uid: int | None, workdir: Path) -> None:
+        """Kill what a worker left behind (also outside its group), then remove its directory."""
+        if uid is not None:
+            await asyncio.to_thread(kill_user_processes, uid)
             assert self._uids is not None
-            self._uids.release(job.uid)
-        await asyncio.to_thread(shutil.rmtree, job.workdir, True)
+            self._uids.release(uid)
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     async def _supervise(self, job: _Job, queue: asyncio.Queue[JobEvent]) -> None:
         job.pumps = {
@@ -412,6 +586,32 @@ def _send_and_close(fd: int, payload: bytes) -> None:
         os.close(fd)
 
 
-def _kill_group(process: asyncio.subprocess.Process) -> None:
+def _kill_group(process: WorkerProcess) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+    if process.returncode is None:  # a forked worker killed before its setsid() has no group
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(process.pid, signal.SIGKILL)
+
+
+class _Pipes:
+    """A worker's four pipes: job request in, events out, stdout and stderr out."""
+
+    def __init__(self) -> None:
+        self.job_r, self.job_w = os.pipe()
+        self.event_r, self.event_w = os.pipe()
+        self.out_r, self.out_w = os.pipe()
+        self.err_r, self.err_w = os.pipe()
+
+    @property
+    def child_ends(self) -> tuple[int, int, int, int]:
+        return (self.job_r, self.event_w, self.out_w, self.err_w)
+
+    def close_child_ends(self) -> None:
+        for fd in self.child_ends:
+            os.close(fd)
+
+    def close_all(self) -> None:
+        for fd in (*self.child_ends, self.job_w, self.event_r, self.out_r, self.err_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -193,6 +193,17 @@ def _limit_resources(plan: SandboxPlan) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
+def lower_cpu_limit(seconds: int) -> None:
+    """Tighten the CPU-time limit to one job's; a pre-sandboxed worker may only lower it."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        seconds = min(seconds, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
+    except (OSError, ValueError) as exc:
+        raise SandboxError(f"the job's CPU-time limit could not be set: {exc}") from exc
+
+
 def exposed_paths() -> tuple[str, ...]:
     """What the worker's Python needs to keep reading after paths are hidden."""
     import sys

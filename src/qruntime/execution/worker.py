@@ -3,6 +3,7 @@
 Started as ``python -m qruntime.execution.worker JOB_FD EVENT_FD SUPERVISOR_PID``; reads a
 JobRequest from JOB_FD, then loads the program, builds the backend and calls ``main``.
 Program output on stdout/stderr is the supervisor's log; only this module writes to EVENT_FD.
+A worker forked by the warm pool's zygote enters through :func:`serve_forked` instead.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import traceback
+from collections.abc import Callable
 from types import TracebackType
 
 from qruntime.backends import get_backend
@@ -23,7 +26,7 @@ from qruntime.execution.messenger import UserMessenger
 from qruntime.execution.program_loader import load_program, program_filename
 from qruntime.execution.protocol import write_frame
 from qruntime.execution.request import JobRequest
-from qruntime.execution.sandbox import SandboxError, SandboxPlan, enter_sandbox
+from qruntime.execution.sandbox import SandboxError, SandboxPlan, enter_sandbox, lower_cpu_limit
 from qruntime.serialization import RuntimeDecoder, RuntimeEncoder
 
 
@@ -35,8 +38,18 @@ def read_request(job_fd: int) -> JobRequest:
     return JobRequest.from_json(json.loads(b"".join(chunks)))
 
 
-def run_job(request: JobRequest, event_fd: int, supervisor_pid: int | None = None) -> int:
-    """Run the program; return the exit status the worker should end with."""
+def run_job(
+    request: JobRequest,
+    event_fd: int,
+    supervisor_pid: int | None = None,
+    *,
+    sandboxed: bool = False,
+) -> int:
+    """Run the program; return the exit status the worker should end with.
+
+    ``sandboxed``: the worker entered its sandbox while it waited; only the job's CPU limit is
+    left to apply.
+    """
     limits = JobLimits.from_json(request.limits)
     messenger = UserMessenger(event_fd, limits)
     try:
@@ -48,7 +61,10 @@ def run_job(request: JobRequest, event_fd: int, supervisor_pid: int | None = Non
     if request.sandbox is not None:
         try:  # everything before this line is ours; everything after may be the program's
             plan = SandboxPlan.from_json(request.sandbox)
-            enter_sandbox(plan, supervisor_pid or os.getppid(), keep_fds=(event_fd,))
+            if sandboxed:
+                lower_cpu_limit(plan.max_cpu_seconds)
+            else:
+                enter_sandbox(plan, supervisor_pid or os.getppid(), keep_fds=(event_fd,))
         except SandboxError as exc:
             messenger.finish(_error(str(exc)))
             return 1
@@ -105,23 +121,66 @@ def die_with_supervisor(supervisor_pid: int) -> None:
         os._exit(EXIT_SUPERVISOR_GONE)
 
 
-def main(argv: list[str]) -> None:
-    job_fd, event_fd = int(argv[1]), int(argv[2])
-    die_with_supervisor(int(argv[3]))
+def serve_forked(order: dict, fds: list[int], zygote_pid: int) -> int:
+    """In a worker the zygote just forked: sandbox this process now, then wait for its job.
+
+    ``order`` carries the worker's directory, environment and sandbox plan; ``fds`` its job,
+    event, stdout and stderr pipes. The job's request then only has to be read from a pipe.
+    """
+    job_fd, event_fd, out_fd, err_fd = fds
+    os.setsid()  # its own session and process group, as a spawned worker has
+    for source, target in ((out_fd, 1), (err_fd, 2)):
+        os.dup2(source, target)
+        os.close(source)
+    die_with_supervisor(zygote_pid)
+    os.environ.clear()
+    os.environ.update(order["env"])
+    tempfile.tempdir = None  # TMPDIR changed: the zygote's cached answer no longer holds
+    os.chdir(order["workdir"])
+    sandbox_error = None
+    if order.get("sandbox") is not None:
+        plan = SandboxPlan.from_json(order["sandbox"])
+        try:
+            enter_sandbox(plan, zygote_pid, keep_fds=(job_fd, event_fd))
+        except SandboxError as exc:
+            sandbox_error = str(exc)  # told to the job that comes, as a spawned worker would
+
+    def job(request: JobRequest) -> int:
+        if sandbox_error is not None:
+            limits = JobLimits.from_json(request.limits)
+            UserMessenger(event_fd, limits).finish(_error(sandbox_error))
+            return 1
+        return run_job(request, event_fd, zygote_pid, sandboxed=True)
+
+    return _serve(job_fd, event_fd, job)
+
+
+def _serve(job_fd: int, event_fd: int, job: Callable[[JobRequest], int]) -> int:
+    """Read the request, run ``job``; turn a broken event pipe into its exit status."""
     os.set_inheritable(event_fd, False)  # programs' own subprocesses must not hold the pipe
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    status = 1
     try:
         request = read_request(job_fd)
         sys.argv = [program_filename(request.program_name)]
-        status = run_job(request, event_fd, int(argv[3]))
+        return job(request)
     except OSError:  # the program closed or broke the event pipe; the supervisor says so
-        status = EXIT_EVENT_PIPE_LOST
+        return EXIT_EVENT_PIPE_LOST
     finally:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
+
+
+def main(argv: list[str]) -> None:
+    job_fd, event_fd, supervisor_pid = int(argv[1]), int(argv[2]), int(argv[3])
+    die_with_supervisor(supervisor_pid)
+    status = 1
+    try:
+        status = _serve(
+            job_fd, event_fd, lambda request: run_job(request, event_fd, supervisor_pid)
+        )
+    finally:
         os._exit(status)  # skip interpreter shutdown: leftover program threads must not hang it
 
 

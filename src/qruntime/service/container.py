@@ -47,7 +47,11 @@ class Services:
         registry = registry or default_registry()
         hub = StreamHub()
         executor = executor or LocalExecutor(
-            LocalExecutorConfig(sandbox=settings.sandbox_config(), limits=settings.job_limits())
+            LocalExecutorConfig(
+                sandbox=settings.sandbox_config(),
+                limits=settings.job_limits(),
+                pool=settings.warm_pool(),
+            )
         )
         scheduler = Scheduler(
             db,

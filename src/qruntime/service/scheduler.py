@@ -61,6 +61,7 @@ class Scheduler:
         self._wakeup: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dispatcher: asyncio.Task[None] | None = None
+        self._warm_up: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def start(self) -> list[str]:
@@ -76,6 +77,7 @@ class Scheduler:
                 len(interrupted),
             )
         self._wakeup.set()  # jobs queued before this start run now
+        self._warm_up = asyncio.create_task(self._executor.start(), name="qruntime-warm-up")
         self._dispatcher = asyncio.create_task(self._dispatch_forever(), name="qruntime-dispatch")
         return interrupted
 
@@ -115,6 +117,10 @@ class Scheduler:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
+        if self._warm_up is not None:
+            self._warm_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._warm_up
         tasks = [r.task for r in self._running.values() if r.task is not None]
         for task in tasks:
             task.cancel()

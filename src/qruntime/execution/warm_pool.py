@@ -1,0 +1,113 @@
+"""A few forked workers waiting, already sandboxed, so that a job starts by being sent a pipe."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+log = logging.getLogger(__name__)
+
+#: What the zygote imports before it forks: the catalogue's common imports, Aer and the fakes.
+DEFAULT_PRELOAD = (
+    "numpy",
+    "scipy",
+    "scipy.optimize",
+    "qiskit",
+    "qiskit.circuit.library",
+    "qiskit.primitives",
+    "qiskit.quantum_info",
+    "qiskit.transpiler",
+    "qiskit.transpiler.preset_passmanagers",
+    "qiskit_aer",
+    "qiskit_aer.noise",
+    "qiskit_ibm_runtime.fake_provider",
+    "mthree",
+    "qruntime.serialization",
+    "qruntime.execution.worker",
+)
+
+
+@dataclass(frozen=True)
+class WarmPoolConfig:
+    """``size`` idle workers are kept; 0 turns the zygote off (a fresh Python per job)."""
+
+    size: int = 2
+    preload: tuple[str, ...] = DEFAULT_PRELOAD
+    #: How long the zygote may take to import everything before jobs start the plain way.
+    start_timeout: float = 120.0
+
+
+class _Process(Protocol):
+    pid: int
+    returncode: int | None
+
+
+class _Worker(Protocol):
+    process: _Process
+
+
+W = TypeVar("W", bound=_Worker)
+
+
+class WarmPool(Generic[W]):
+    """Keeps ``size`` idle workers; each runs one job and exits, and the pool forks another."""
+
+    def __init__(
+        self,
+        size: int,
+        fork: Callable[[], Awaitable[W]],
+        discard: Callable[[W], Awaitable[None]],
+    ):
+        self.size = size
+        self._fork = fork
+        self._discard = discard
+        self._idle: collections.deque[W] = collections.deque()
+        self._refill_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def idle_pids(self) -> list[int]:
+        return [w.process.pid for w in self._idle if w.process.returncode is None]
+
+    def refill(self) -> None:
+        """Fork in the background until ``size`` workers wait (no-op while that is under way)."""
+        if self._closed or (self._refill_task is not None and not self._refill_task.done()):
+            return
+        self._refill_task = asyncio.get_running_loop().create_task(self._refill())
+
+    async def take(self) -> W | None:
+        """An idle worker, or None when none is ready (the caller forks or spawns one)."""
+        worker = None
+        while self._idle and worker is None:
+            candidate = self._idle.popleft()
+            if candidate.process.returncode is None:
+                worker = candidate
+            else:  # it died waiting (killed by someone, or its zygote went away)
+                await self._discard(candidate)
+        self.refill()
+        return worker
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._refill_task is not None:
+            self._refill_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refill_task
+        while self._idle:
+            await self._discard(self._idle.popleft())
+
+    async def _refill(self) -> None:
+        while not self._closed and len(self._idle) < self.size:
+            try:
+                worker = await self._fork()
+            except Exception as exc:  # zygote gone or fork refused: the next take() tries again
+                log.warning("could not fork an idle worker: %s", exc)
+                return
+            if self._closed:
+                await self._discard(worker)
+                return
+            self._idle.append(worker)
