@@ -13,6 +13,7 @@ from qruntime.domain.errors import InvalidStateError, NotFoundError
 from qruntime.domain.events import InterimEvent, JobEvent, LogEvent, ResultEvent, TerminalEvent
 from qruntime.domain.job import JobReason, JobStatus
 from qruntime.execution import Executor, JobRequest
+from qruntime.service.event_batches import batched
 from qruntime.service.fair_share import FairShare
 from qruntime.service.log_buffer import LOG_FLUSH_SECONDS, LogBuffer
 from qruntime.service.stream_hub import StreamHub
@@ -165,8 +166,11 @@ class Scheduler:
                 max_execution_time=job.max_execution_time,
                 program_name=job.program_name,
             )
-            async for event in self._executor.run(request):
-                await self._record(job.id, event)
+            async for batch in batched(self._executor.run(request)):
+                if len(batch) > 1:
+                    await self._record_interims(job.id, batch)  # type: ignore[arg-type]
+                else:
+                    await self._record(job.id, batch[0])
         except asyncio.CancelledError:
             await self._record_stop(running)
         except Exception as exc:
@@ -184,6 +188,12 @@ class Scheduler:
             self._hub.forget(job.id)
             if not self._stopping and self._wakeup is not None:
                 self._wakeup.set()
+
+    async def _record_interims(self, job_id: str, events: list[InterimEvent]) -> None:
+        """Several waiting interim results: stored in one transaction, then the readers woken."""
+        await asyncio.to_thread(self._add_interims, job_id, events)
+        self._hub.notify(job_id)
+        await self._flush_logs(job_id)
 
     async def _record(self, job_id: str, event: JobEvent) -> None:
         """Persist first; only then wake the readers."""
@@ -286,6 +296,10 @@ class Scheduler:
     def _add_interim(self, job_id: str, event: InterimEvent) -> None:
         with self._db.session() as session:
             JobRepository(session).add_interim(job_id, event.seq, event.data)
+
+    def _add_interims(self, job_id: str, events: list[InterimEvent]) -> None:
+        with self._db.session() as session:
+            JobRepository(session).add_interims(job_id, [(e.seq, e.data) for e in events])
 
     def _append_logs(self, job_id: str, lines: list[tuple[str, str]], dropped: int) -> None:
         with self._db.session() as session:

@@ -200,6 +200,31 @@ class JobRepository:
         )
         return interim
 
+    def add_interims(self, job_id: str, items: Sequence[tuple[int, str]]) -> None:
+        """Store several interim results ``(seq, data)`` at once (one statement, one update)."""
+        if not items:
+            return
+        created_at = utcnow()
+        rows = [
+            {"job_id": job_id, "seq": seq, "data": data, "created_at": created_at}
+            for seq, data in items
+        ]
+        try:
+            with self._session.begin_nested():
+                self._session.execute(insert(INTERIMS), rows)
+        except IntegrityError as exc:
+            if not self._exists(job_id):
+                raise NotFoundError("job", job_id) from exc
+            seqs = ", ".join(str(seq) for seq, _ in items)
+            message = f"job {job_id!r} already has one of interim results {seqs}"
+            raise DuplicateError(message) from exc
+        last = max(seq for seq, _ in items)
+        self._session.execute(
+            update(JOBS)
+            .where(JOBS.c.id == job_id, JOBS.c.interim_count < last)
+            .values(interim_count=last)
+        )
+
     def interims(self, job_id: str, *, after: int = 0) -> builtins.list[StoredInterim]:
         """Interim results with ``seq > after``, in order."""
         query = (

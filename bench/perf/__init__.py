@@ -1,0 +1,1 @@
+"""Performance benchmarks: measurements, not tests; run each script directly."""

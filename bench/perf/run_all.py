@@ -1,0 +1,127 @@
+"""Run every benchmark and write the table to docs/performance.md (between its markers).
+
+bench/run                 # full run: the numbers in docs/performance.md
+bench/run --quick         # a few jobs of each, for the test suite's smoke run
+bench/run --no-write      # print the table only
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import interims
+import memory
+import overhead
+import server_jobs
+import start_latency
+from common import Row, p50_p95, percentile
+from server import bench_server
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def measure(quick: bool, ray: bool, log) -> list[Row]:
+    n = (lambda full, small: small) if quick else (lambda full, small: full)
+    rows: list[Row] = []
+    log("job start latency: warm pool and fresh process (executor)")
+    start_rows, raw = start_latency.run(n(200, 5), n(20, 2))
+    rows += start_rows
+    if ray:
+        from common import FIRST_LINE_PROGRAM
+        from ray_baseline import measure_ray_job_start
+
+        log("job start latency: Ray job submission API (baseline b)")
+        ray_latencies = measure_ray_job_start(FIRST_LINE_PROGRAM, n(200, 3), log=log)
+        rows.append(
+            Row(
+                "job start",
+                f"Ray job API on a local Ray cluster, {len(ray_latencies)} jobs",
+                p50_p95(ray_latencies),
+                "",
+                "baseline (b)",
+            )
+        )
+        ratio = percentile(ray_latencies, 50) / percentile(raw["pooled"], 50)
+        rows.append(Row("job start", "Ray job API p50 / warm pool p50", f"{ratio:.0f}x", "≥ 100x"))
+    with bench_server() as server:
+        log("memory at rest")
+        rows += memory.at_rest(server)
+        log("server: job start and end to end")
+        rows += server_jobs.latency_rows(server, starts=n(200, 3), e2e=n(100, 3))
+        log("server: throughput with 1, 4 and 16 clients")
+        with memory.peak_under_load(server, rows):
+            rows += server_jobs.throughput_rows(server, jobs_per_client=n(25, 1))
+        log("interim results")
+        rows += interims.run(server, count=n(5000, 200), paced=n(500, 20))
+        log("in-program overhead")
+        rows += overhead.run(server, repeats=n(5, 1))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| benchmark | what | measured | target | against |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {r.benchmark} | {r.measure} | {r.value} | {r.target} | {r.baseline} |" for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def section(rows: list[Row], command: str, seconds: float) -> str:
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+    date = datetime.date.today().isoformat()
+    return "\n".join(
+        [
+            BEGIN,
+            f"Measured {date} on {machine}, in {seconds:.0f} s, by `{command}`.",
+            "",
+            table(rows),
+            END,
+        ]
+    )
+
+
+def write(doc: Path, text: str) -> None:
+    current = doc.read_text() if doc.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
+    before, _, rest = current.partition(BEGIN)
+    _, _, after = rest.partition(END)
+    doc.write_text(before + text + after)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few jobs of each (smoke run)")
+    parser.add_argument("--no-ray", action="store_true", help="leave out the Ray baseline")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--doc", type=Path, default=DOC)
+    args = parser.parse_args(argv)
+    ray = not args.no_ray
+    if ray:
+        from ray_baseline import ray_available
+
+        if not ray_available():
+            parser.error("Ray is not installed here: use bench/run (it installs it), or --no-ray")
+    started = time.perf_counter()
+    rows = measure(
+        args.quick, ray, lambda text: print(f"[bench] {text}", file=sys.stderr, flush=True)
+    )
+    command = "bench/run " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = section(rows, command.strip(), time.perf_counter() - started)
+    print(text)
+    if not args.no_write:
+        write(args.doc, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
