@@ -273,8 +273,9 @@ def finals(events: list[ServerSentEvent]) -> list[dict[str, Any]]:
 
 
 def worker_pids(server_pid: int) -> list[int]:
-    """Live job workers spawned by the server with ``server_pid`` (it passes its pid as the
-    worker's last argument), so other tests' workers never match."""
+    """Live workers running a job for the server with ``server_pid``: spawned ones (the server
+    passes its pid as the last argument) and forked ones (named ``qruntime-job``, children of
+    the server's zygote); other tests' workers and idle pool workers never match."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -287,8 +288,30 @@ def worker_pids(server_pid: int) -> list[int]:
             continue
         args = [a for a in args if a]
         if "qruntime.execution.worker" in args and args[-1] == str(server_pid):
-            found.append(int(entry.name))
+            found.append(int(entry.name))  # spawned: python -m qruntime.execution.worker
+        elif _comm(entry.name) == "qruntime-job" and _parent(_parent(entry.name)) == server_pid:
+            found.append(int(entry.name))  # forked by the server's zygote, running a job
     return found
+
+
+def _comm(pid: str | int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _parent(pid: str | int | None) -> int | None:
+    if pid is None:
+        return None
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    return None
 
 
 # --- scenarios shared by the SQLite and PostgreSQL servers -----------------------------------

@@ -7,6 +7,7 @@ any that left the job's process group with ``setsid``.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
@@ -55,23 +56,21 @@ class UidPool:
             os.close(fd)
 
 
-def kill_user_processes(uid: int, *, timeout: float = 10.0) -> int:
-    """SIGKILL every live process of ``uid`` until none is left; returns how many were killed.
+def kill_user_processes(uid: int, *, timeout: float = 10.0) -> bool:
+    """SIGKILL every live process of ``uid`` until none is left; False if some outlived ``timeout``.
 
     A fork bomb may create processes while this runs, so it sweeps until a sweep finds none.
     """
-    killed = 0
     deadline = time.monotonic() + timeout
     while True:
         pids = processes_of(uid)
-        if not pids or time.monotonic() > deadline:
-            return killed
+        if not pids:
+            return True
+        if time.monotonic() > deadline:
+            return False
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except (ProcessLookupError, PermissionError):
-                pass
         time.sleep(0.01)
 
 

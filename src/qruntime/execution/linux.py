@@ -47,6 +47,13 @@ def prctl(option: int, value: int) -> None:
     _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(value), 0, 0, 0), "prctl")
 
 
+def set_process_name(name: str) -> None:
+    """The name ``ps`` and ``/proc/<pid>/comm`` show (15 bytes at most); a no-op elsewhere."""
+    if IS_LINUX:
+        PR_SET_NAME = 15
+        _libc.prctl(ctypes.c_int(PR_SET_NAME), ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
+
+
 def _bytes(text: str | None) -> bytes | None:
     return None if text is None else os.fsencode(text)
 

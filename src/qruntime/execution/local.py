@@ -120,6 +120,8 @@ class _Job:
     stop_event: TerminalEvent | None = None
     reported: TerminalEvent | None = None
     last_seq: int = 0
+    #: Every process of the job's uid was killed after the worker ended.
+    swept: bool = False
 
     def request_stop(self, event: TerminalEvent) -> None:
         if self.stop_event is None:
@@ -410,12 +412,14 @@ class LocalExecutor(Executor):
         )
 
     async def _clean_up(self, job: _Job) -> None:
-        await self._release(job.uid, job.workdir)
+        # The supervisor already swept the uid clean; with no process left, none can appear.
+        await self._release(job.uid, job.workdir, swept=job.swept)
 
-    async def _release(self, uid: int | None, workdir: Path) -> None:
+    async def _release(self, uid: int | None, workdir: Path, *, swept: bool = False) -> None:
         """Kill what a worker left behind (also outside its group), then remove its directory."""
         if uid is not None:
-            await asyncio.to_thread(kill_user_processes, uid)
+            if not swept:
+                await asyncio.to_thread(kill_user_processes, uid)
             assert self._uids is not None
             self._uids.release(uid)
         await asyncio.to_thread(shutil.rmtree, workdir, True)
@@ -433,7 +437,7 @@ class LocalExecutor(Executor):
             await job.process.wait()
             _kill_group(job.process)  # whatever the program left behind in its group
             if job.uid is not None:  # and outside it (setsid): before the outcome is told
-                await asyncio.to_thread(kill_user_processes, job.uid)
+                job.swept = await asyncio.to_thread(kill_user_processes, job.uid)
             await _drain(job)
         await queue.put(self._outcome(job))
 

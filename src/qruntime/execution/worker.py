@@ -20,6 +20,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from qruntime.backends import get_backend
+from qruntime.execution import linux
 from qruntime.execution.exits import EXIT_EVENT_PIPE_LOST, EXIT_SUPERVISOR_GONE
 from qruntime.execution.limits import JobLimits, result_too_large
 from qruntime.execution.messenger import UserMessenger
@@ -28,6 +29,10 @@ from qruntime.execution.protocol import write_frame
 from qruntime.execution.request import JobRequest
 from qruntime.execution.sandbox import SandboxError, SandboxPlan, enter_sandbox, lower_cpu_limit
 from qruntime.serialization import RuntimeDecoder, RuntimeEncoder
+
+#: Process names (``/proc/<pid>/comm``) of a forked worker waiting for a job and running one.
+IDLE_WORKER_NAME = "qruntime-idle"
+JOB_WORKER_NAME = "qruntime-job"
 
 
 def read_request(job_fd: int) -> JobRequest:
@@ -128,6 +133,7 @@ def serve_forked(order: dict, fds: list[int], zygote_pid: int) -> int:
     event, stdout and stderr pipes. The job's request then only has to be read from a pipe.
     """
     job_fd, event_fd, out_fd, err_fd = fds
+    linux.set_process_name(IDLE_WORKER_NAME)
     os.setsid()  # its own session and process group, as a spawned worker has
     for source, target in ((out_fd, 1), (err_fd, 2)):
         os.dup2(source, target)
@@ -146,6 +152,7 @@ def serve_forked(order: dict, fds: list[int], zygote_pid: int) -> int:
             sandbox_error = str(exc)  # told to the job that comes, as a spawned worker would
 
     def job(request: JobRequest) -> int:
+        linux.set_process_name(JOB_WORKER_NAME)
         if sandbox_error is not None:
             limits = JobLimits.from_json(request.limits)
             UserMessenger(event_fd, limits).finish(_error(sandbox_error))
