@@ -39,7 +39,7 @@ def measure(quick: bool, ray: bool, log) -> list[Row]:
         from ray_baseline import measure_ray_job_start
 
         log("job start latency: Ray job submission API (baseline b)")
-        ray_latencies = measure_ray_job_start(FIRST_LINE_PROGRAM, n(200, 3), log=log)
+        ray_latencies = measure_ray_job_start(FIRST_LINE_PROGRAM, n(50, 3), log=log)
         rows.append(
             Row(
                 "job start",
