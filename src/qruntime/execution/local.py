@@ -14,8 +14,9 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from qruntime.backends.registry import gpu_available
 from qruntime.domain.events import (
     CancelledEvent,
     ErrorEvent,
@@ -47,7 +48,7 @@ from qruntime.execution.sandbox import (
     worker_environment,
 )
 from qruntime.execution.sandbox_probe import SandboxReport, probe_sandbox
-from qruntime.execution.warm_pool import WarmPool, WarmPoolConfig
+from qruntime.execution.warm_pool import WarmPool, WarmPoolConfig, WorkerProcess
 from qruntime.execution.zygote_handle import ZygoteHandle, ZygoteUnavailable
 
 log = logging.getLogger(__name__)
@@ -81,15 +82,6 @@ class LocalExecutorConfig:
 
 class LimitExceeded(ProtocolError):
     """The worker sent more, or bigger, than the job's limits allow."""
-
-
-class WorkerProcess(Protocol):
-    """A spawned ``asyncio.subprocess.Process`` or a worker the zygote forked."""
-
-    pid: int
-    returncode: int | None
-
-    async def wait(self) -> int: ...
 
 
 @dataclass
@@ -258,7 +250,7 @@ class LocalExecutor(Executor):
                         # OpenBLAS starts its threads at import: not in a process that forks.
                         {**self._worker_env(tempfile.gettempdir()), "OPENBLAS_NUM_THREADS": "1"},
                         config.preload,
-                        self._gpu_available(),
+                        gpu_available(),
                         config.start_timeout,
                     )
                 except ZygoteUnavailable as exc:
@@ -275,11 +267,6 @@ class LocalExecutor(Executor):
         if self._lock_loop is not loop:
             self._lock, self._lock_loop = asyncio.Lock(), loop
         return self._lock
-
-    def _gpu_available(self) -> bool:
-        from qruntime.backends.registry import gpu_available
-
-        return gpu_available()
 
     async def _fork_worker(self) -> _Worker:
         """Have the zygote fork a worker that sandboxes itself and waits for its job."""

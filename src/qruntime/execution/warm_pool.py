@@ -42,13 +42,17 @@ class WarmPoolConfig:
     start_timeout: float = 120.0
 
 
-class _Process(Protocol):
+class WorkerProcess(Protocol):
+    """A spawned ``asyncio.subprocess.Process`` or a worker the zygote forked."""
+
     pid: int
     returncode: int | None
 
+    async def wait(self) -> int: ...
+
 
 class _Worker(Protocol):
-    process: _Process
+    process: WorkerProcess
 
 
 W = TypeVar("W", bound=_Worker)
