@@ -347,7 +347,8 @@ def check_run_and_stream(server: ServerProcess, client: httpx.Client) -> None:
     events = read_stream(client, job["id"])
     assert interim_seqs(events) == [1, 2]
     assert [e.json()["data"] for e in events if e.event == "interim"] == [i["data"] for i in stored]
-    assert finals(events) == [{"status": "DONE", "reason": None, "error_message": None}]
+    done = {"status": "DONE", "reason": None, "error_message": None, "result": '"All done!"'}
+    assert finals(events) == [done]
     assert interim_seqs(read_stream(client, job["id"], headers={"Last-Event-ID": "1"})) == [2]
 
 

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import cpu_budget
 import interims
 import memory
 import overhead
@@ -56,6 +57,8 @@ def measure(quick: bool, ray: bool, log) -> list[Row]:
         rows += memory.at_rest(server)
         log("server: job start and end to end")
         rows += server_jobs.latency_rows(server, starts=n(200, 3), e2e=n(100, 3))
+        log("server: CPU per trivial job")
+        rows += cpu_budget.run(server, count=n(100, 3))
         log("server: throughput with 1, 4 and 16 clients")
         with memory.peak_under_load(server, rows):
             rows += server_jobs.throughput_rows(server, jobs_per_client=n(25, 1))

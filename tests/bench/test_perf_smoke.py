@@ -18,6 +18,7 @@ EXPECTED = {
     "memory (USS)": 4,
     "job start (server)": 1,
     "trivial job end to end": 1,
+    "CPU per trivial job": 2,
     "throughput": 3,
     "interim results": 3,
     "in-program overhead": 2,

@@ -3,6 +3,7 @@ listing filters, cancel, delete, time limits, failures, and SSE replay and resum
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -11,6 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from qruntime import RuntimeService
+from qruntime.service.job_stream import INLINE_RESULT_MAX_BYTES
 from server_harness import ServerProcess
 from server_support import (
     Clients,
@@ -279,6 +282,14 @@ def test_jobs_are_listed_newest_first_with_filters(server: ServerProcess, client
 # --- streams ---------------------------------------------------------------------------------
 
 
+def done_with(result: object) -> dict:
+    """The final event of a DONE job whose (small) result rides on it."""
+    return {"status": "DONE", "reason": None, "error_message": None, "result": json.dumps(result)}
+
+
+DONE_HELLO = done_with("All done!")
+
+
 def test_a_finished_jobs_stream_replays_its_interims_then_final(
     carol: httpx.Client, finished: dict
 ) -> None:
@@ -289,11 +300,37 @@ def test_a_finished_jobs_stream_replays_its_interims_then_final(
     assert [e.event for e in events] == ["interim", "interim", "interim", "final"]
     assert interim_seqs(events) == [1, 2, 3]
     assert [e.json()["data"] for e in events if e.event == "interim"] == [i["data"] for i in stored]
-    assert events[-1].json() == {"status": "DONE", "reason": None, "error_message": None}
+    result = carol.get(f"/jobs/{jid}/results").text
+    assert events[-1].json() == {
+        "status": "DONE",
+        "reason": None,
+        "error_message": None,
+        "result": result,  # small: it rides on the final event
+    }
+    assert json.loads(result) == "All done!"
 
     with carol.stream("GET", f"/jobs/{jid}/stream") as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         response.read()
+
+
+@pytest.mark.parametrize("size", [10, INLINE_RESULT_MAX_BYTES + 1])
+def test_the_sdk_gets_small_results_from_the_final_event_and_large_ones_by_request(
+    server: ServerProcess, carol: httpx.Client, size: int
+) -> None:
+    program = upload(carol, "returns_text", name=f"returns-text-{size}")["id"]
+    job = wait_for_job(carol, submit(carol, program, {"size": size})["id"], server=server)
+    [final] = finals(read_stream(carol, job["id"]))
+    stored = carol.get(f"/jobs/{job['id']}/results").text
+    inline = len(stored) <= INLINE_RESULT_MAX_BYTES
+    assert inline is (size == 10)
+    expected = done_with("x" * size)
+    if not inline:
+        del expected["result"]  # too large: fetched with GET /results
+    assert final == expected
+    token = carol.headers["Authorization"].removeprefix("Bearer ")
+    with RuntimeService(server.url, token) as service:
+        assert service.job(job["id"]).result(timeout=30) == "x" * size
 
 
 def test_a_failed_jobs_stream_ends_with_its_error(carol: httpx.Client, finished: dict) -> None:
@@ -324,7 +361,7 @@ def test_a_stream_resumes_after_the_given_sequence_number(
     events = read_stream(carol, finished["hello"]["id"], headers=headers, params=params)
     assert interim_seqs(events) == expected
     assert events[-1].event == "final"
-    assert finals(events) == [{"status": "DONE", "reason": None, "error_message": None}]
+    assert finals(events) == [DONE_HELLO]
 
 
 def test_bad_resume_points_and_unknown_jobs_are_json_errors(
@@ -365,7 +402,7 @@ def test_a_live_stream_cut_mid_job_resumes_with_nothing_lost_or_repeated(
         {"i": k} for k in range(n)
     ]
     assert rest[-1].event == "final"
-    assert finals(rest) == [{"status": "DONE", "reason": None, "error_message": None}]
+    assert finals(rest) == [done_with({"published": n})]
     assert [e.json()["status"] for e in rest if e.event == "status"] == ["RUNNING"]
 
     done = get_job(carol, job["id"])
@@ -414,7 +451,7 @@ def test_concurrent_readers_of_a_live_job_each_see_every_event_once(
     assert len(results) == 3
     for events in results.values():
         assert interim_seqs(events) == list(range(1, n + 1))
-        assert finals(events) == [{"status": "DONE", "reason": None, "error_message": None}]
+        assert finals(events) == [done_with({"published": n})]
 
 
 def test_a_job_cancelled_right_after_submission_ends_cancelled(

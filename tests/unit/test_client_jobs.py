@@ -231,6 +231,17 @@ def test_result_is_decoded(server):
     assert np.array_equal(result["counts"], np.array([1, 2, 3]))
     assert result["amplitude"] == 0.5 - 0.25j
     assert len(server.streams()) == 1
+    assert [r.url.path for r in server.requests].count(f"/jobs/{JOB_ID}/results") == 1
+
+
+def test_a_result_carried_by_the_final_event_needs_no_second_request(server):
+    server.result_text = encode({"counts": np.array([1, 2, 3])})
+    server.final["result"] = server.result_text
+    with make_service(server) as service:
+        job = service.run("p", {})
+        assert np.array_equal(job.result()["counts"], np.array([1, 2, 3]))
+        assert np.array_equal(job.result()["counts"], np.array([1, 2, 3]))
+    assert [r.url.path for r in server.requests] == ["/jobs", f"/jobs/{JOB_ID}/stream"]
 
 
 def test_custom_decoders(service, server):

@@ -227,6 +227,8 @@ class RuntimeJob:
         """The final message is authoritative (it alone carries the error message)."""
         if isinstance(message, FinalMessage):
             self._error_message = message.error_message
+            if message.result_text is not None:
+                self._result_text = message.result_text  # saves GET /results
         elif self._status in _FINAL:
             return
         self._reason = message.reason

@@ -56,6 +56,7 @@ class FinalMessage:
     status: str
     reason: str | None
     error_message: str | None
+    result_text: str | None = None  # a DONE job's result (RuntimeEncoder JSON), if small
 
 
 Message = InterimMessage | StatusMessage | FinalMessage
@@ -184,8 +185,12 @@ class JobEventStream:
                 return InterimMessage(seq, payload.get("data"))
             if sse.event == "status":
                 return StatusMessage(str(payload["status"]), payload.get("reason"))
+            result = payload.get("result")
             return FinalMessage(
-                str(payload["status"]), payload.get("reason"), payload.get("error_message")
+                str(payload["status"]),
+                payload.get("reason"),
+                payload.get("error_message"),
+                result if isinstance(result, str) else None,
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             logger.warning("job %s: ignoring a malformed %r event", self.job_id, sse.event)

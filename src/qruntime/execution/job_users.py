@@ -75,18 +75,33 @@ def kill_user_processes(uid: int, *, timeout: float = 10.0) -> bool:
 
 
 def processes_of(uid: int) -> list[int]:
-    """Pids of the live (not zombie) processes whose real uid is ``uid``."""
+    """Pids of the live (not zombie) processes whose real uid is ``uid``.
+
+    Reads ``/proc/<pid>/status`` raw and looks for two fields only: this scan runs twice per
+    job, and parsing every field cost three times as much (docs/performance.md).
+    """
     found = []
     for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/status") as status:
-                fields = dict(line.split(":", 1) for line in status if ":" in line)
-        except OSError:
-            continue
-        if fields.get("State", "").strip().startswith("Z"):
-            continue
-        if int(fields.get("Uid", "-1").split()[0]) == uid:
+        if name.isdigit() and _real_uid_if_alive(name) == uid:
             found.append(int(name))
     return found
+
+
+def _real_uid_if_alive(pid: str) -> int | None:
+    """The real uid of process ``pid``; None if it is gone, a zombie or unreadable."""
+    try:
+        fd = os.open(f"/proc/{pid}/status", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        status = os.read(fd, 8192)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    state = status.find(b"\nState:\t")
+    uid = status.find(b"\nUid:\t")
+    if state < 0 or uid < 0 or status[state + 8 : state + 9] == b"Z":
+        return None
+    fields = status[uid + 6 : status.find(b"\n", uid + 6)].split()
+    return int(fields[0]) if fields else None

@@ -14,6 +14,8 @@ from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
 
 #: Default seconds between keep-alive pings on a quiet stream (it also re-reads the database).
 PING_SECONDS = 15.0
+#: A result up to this size rides on the final item, so a client needs no second request.
+INLINE_RESULT_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class StreamFinal:
     status: JobStatus
     reason: JobReason | None
     error_message: str | None
+    result: str | None = None  # the stored result text of a DONE job, if it is small
 
 
 StreamItem = StoredInterim | StreamStatus | StreamPing | StreamFinal
@@ -67,10 +70,17 @@ async def follow_job(
             since = interim.seq
             yield interim
         if job.status.is_terminal():
-            yield StreamFinal(job.status, job.reason, job.error_message)
+            yield StreamFinal(job.status, job.reason, job.error_message, _inline_result(job))
             return
         if not await watch.wait(ping_seconds):
             yield StreamPing()
+
+
+def _inline_result(job: StoredJob) -> str | None:
+    result = job.result
+    if job.status is not JobStatus.DONE or result is None:
+        return None
+    return result if len(result) <= INLINE_RESULT_MAX_BYTES else None
 
 
 def _read(db: Database, job_id: str, since: int) -> tuple[StoredJob, list[StoredInterim]]:

@@ -69,6 +69,8 @@ async def stream_job(
                 "reason": item.reason,
                 "error_message": item.error_message,
             }
+            if item.result is not None:
+                payload["result"] = item.result
             yield ServerSentEvent(event="final", raw_data=json.dumps(payload))
         else:
             data = f'{{"seq": {item.seq}, "data": {item.data}}}'

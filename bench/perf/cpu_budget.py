@@ -1,0 +1,98 @@
+"""CPU seconds per trivial job, by process (client, server and its threads, zygote, workers):
+on 2 cores, jobs/s can be no higher than 2 s divided by the CPU that one job costs."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from common import TRIVIAL_PROGRAM, Row, metadata
+from server import BenchServer, wait_for_warm_pool, zygote_pid
+
+from qruntime.client import RuntimeService
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuSample:
+    """CPU seconds so far: the client's own, and per process or thread of the server side."""
+
+    client: float = 0.0
+    server_threads: dict[str, float] = field(default_factory=dict)
+    zygote: float = 0.0
+    workers: float = 0.0  # reaped by the zygote
+
+
+def _stat(path: str) -> list[str]:
+    with open(path) as stat:
+        return stat.read().rsplit(")", 1)[1].split()
+
+
+def sample(server: BenchServer, zygote: int) -> CpuSample:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    threads = {}
+    for tid in os.listdir(f"/proc/{server.pid}/task"):
+        try:
+            fields = _stat(f"/proc/{server.pid}/task/{tid}/stat")
+        except OSError:
+            continue
+        threads[tid] = (int(fields[11]) + int(fields[12])) / TICK
+    zygote_fields = _stat(f"/proc/{zygote}/stat")
+    return CpuSample(
+        client=usage.ru_utime + usage.ru_stime,
+        server_threads=threads,
+        zygote=(int(zygote_fields[11]) + int(zygote_fields[12])) / TICK,
+        workers=(int(zygote_fields[13]) + int(zygote_fields[14])) / TICK,
+    )
+
+
+@contextmanager
+def cpu_per_job(server: BenchServer, count: int) -> Iterator[dict[str, float]]:
+    """Fills the yielded dict with milliseconds of CPU per job once the block ends."""
+    zygote = zygote_pid(server)
+    if zygote is None:
+        raise RuntimeError("the server has no zygote")
+    per_job: dict[str, float] = {}
+    before = sample(server, zygote)
+    yield per_job
+    after = sample(server, zygote)
+    main_tid = str(server.pid)  # the event loop runs on the main thread
+    ms = 1000 / count
+    threads = {
+        t: after.server_threads[t] - before.server_threads.get(t, 0.0) for t in after.server_threads
+    }
+    per_job["server event loop"] = threads.pop(main_tid, 0.0) * ms
+    per_job["server other threads"] = sum(threads.values()) * ms
+    per_job["zygote"] = (after.zygote - before.zygote) * ms
+    per_job["workers"] = (after.workers - before.workers) * ms
+    per_job["client (SDK)"] = (after.client - before.client) * ms
+
+
+def run(server: BenchServer, count: int) -> list[Row]:
+    """``count`` trivial jobs one after another, the CPU of each process counted over them."""
+    service = RuntimeService(url=server.url, token=server.token)
+    program = service.upload_program(TRIVIAL_PROGRAM, metadata("cpu-budget"))
+    wait_for_warm_pool(server, 2)
+    started = time.perf_counter()
+    with cpu_per_job(server, count) as per_job:
+        for n in range(count):
+            job = service.run(program, {"n": n}, options={"backend_name": "aer_simulator"})
+            if job.result(timeout=60) != n:
+                raise RuntimeError(f"job {n} returned a wrong result")
+    wall = (time.perf_counter() - started) * 1000 / count
+    total = sum(per_job.values())
+    parts = ", ".join(f"{name} {value:.1f}" for name, value in per_job.items())
+    return [
+        Row("CPU per trivial job", f"{count} jobs in turn, ms of CPU by process", parts),
+        Row(
+            "CPU per trivial job",
+            "all processes together; the jobs/s that 2 cores allow",
+            f"{total:.1f} ms ({wall:.1f} ms wall) → at most {2000 / total:.0f} jobs/s",
+            "≥ 100 jobs/s",
+        ),
+    ]

@@ -1,0 +1,60 @@
+"""The per-uid process scan and sweep against real processes (needs root to change uid)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from qruntime.execution.job_users import kill_user_processes, processes_of
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="starting a process as another uid")
+
+UID = 61_999
+
+
+def _start_as(uid: int, script: str) -> subprocess.Popen[bytes]:
+    """A shell, not Python: this Python may live where another uid cannot read it."""
+    return subprocess.Popen(["/bin/sh", "-c", script], user=uid, group=uid, extra_groups=[])
+
+
+def test_scan_finds_live_processes_of_the_uid_only() -> None:
+    process = _start_as(UID, "exec sleep 30")
+    try:
+        assert processes_of(UID) == [process.pid]
+        assert process.pid not in processes_of(os.getuid())
+        assert os.getpid() in processes_of(os.getuid())
+    finally:
+        process.kill()
+        process.wait()
+    assert processes_of(UID) == []
+
+
+def test_scan_skips_zombies() -> None:
+    process = _start_as(UID, "exit 0")
+    deadline = time.monotonic() + 10
+    while _state(process.pid) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        assert _state(process.pid) == "Z"  # exited, not yet reaped
+        assert processes_of(UID) == []
+    finally:
+        process.wait()
+
+
+def test_sweep_kills_what_left_the_process_group() -> None:
+    process = _start_as(UID, "setsid sleep 30 & exec sleep 30")
+    deadline = time.monotonic() + 10
+    while len(processes_of(UID)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(processes_of(UID)) == 2
+    assert kill_user_processes(UID) is True
+    process.wait(timeout=10)
+    assert processes_of(UID) == []
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
