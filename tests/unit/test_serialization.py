@@ -269,7 +269,8 @@ def test_expression_round_trip(data):
     expr = data.draw(expressions(pool))
     out = roundtrip(expr)
     assert isinstance(out, ParameterExpression)
-    assert out == expr
+    # Not ``out == expr``: since Qiskit 2.6, QPY may return ``(-1)*phi*θ`` as ``-phi*θ``, and
+    # equality compares the expression trees. Same parameters and same values are what count.
     assert out.parameters == expr.parameters
     values = {p: data.draw(st.floats(-1, 1)) for p in expr.parameters}
     assert complex(out.bind(values)) == pytest.approx(complex(expr.bind(values)))

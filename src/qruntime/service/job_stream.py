@@ -47,11 +47,12 @@ async def follow_job(
     *,
     since: int = 0,
     ping_seconds: float = PING_SECONDS,
-) -> AsyncIterator[StreamItem]:
+) -> AsyncIterator[list[StreamItem]]:
     """Yield each interim with ``seq > since`` exactly once, in order, then the final item.
 
-    Status items cover QUEUED and RUNNING; the terminal status comes only with the final
-    item, after the last interim.
+    Items come in lists, one per read of the database, so that a reader can send what one
+    read found in one write. Status items cover QUEUED and RUNNING; the terminal status comes
+    only with the final item, after the last interim.
 
     Ends without a final item if the job is deleted meanwhile (a reconnect then gets 404).
     """
@@ -63,17 +64,23 @@ async def follow_job(
             job, interims = await asyncio.to_thread(_read, db, job_id, since)
         except NotFoundError:
             return
+        items: list[StreamItem] = []
         if job.status != last_status and not job.status.is_terminal():
             last_status = job.status
-            yield StreamStatus(job.status, job.reason)
-        for interim in interims:
-            since = interim.seq
-            yield interim
+            items.append(StreamStatus(job.status, job.reason))
+        items += interims
+        if interims:
+            since = interims[-1].seq
         if job.status.is_terminal():
-            yield StreamFinal(job.status, job.reason, job.error_message, _inline_result(job))
+            items.append(
+                StreamFinal(job.status, job.reason, job.error_message, _inline_result(job))
+            )
+            yield items
             return
+        if items:
+            yield items
         if not await watch.wait(ping_seconds):
-            yield StreamPing()
+            yield [StreamPing()]
 
 
 def _inline_result(job: StoredJob) -> str | None:
