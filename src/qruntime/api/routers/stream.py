@@ -52,12 +52,6 @@ def resume_point(
     return since or 0
 
 
-class EventStream(StreamingResponse):
-    """``text/event-stream`` written by ``_encoded`` (not FastAPI's per-event SSE routing)."""
-
-    media_type = "text/event-stream"
-
-
 #: What the OpenAPI document says each event looks like.
 EVENT_SCHEMA = {
     "type": "object",
@@ -72,7 +66,7 @@ EVENT_SCHEMA = {
 
 @router.get(
     "/{job_id}/stream",
-    response_class=EventStream,
+    response_class=StreamingResponse,  # no media type: the OpenAPI content is declared below
     responses={
         200: {"content": {"text/event-stream": {"itemSchema": EVENT_SCHEMA}}},
         **error_responses(400, 401, 404, 422, json_route=False),
@@ -82,11 +76,13 @@ async def stream_job(
     job: Annotated[StoredJob, Depends(visible_job)],
     since: Annotated[int, Depends(resume_point)],
     services: ServicesDep,
-) -> EventStream:
+) -> StreamingResponse:
     ping = services.settings.stream_ping_seconds
     items = follow_job(services.db, services.hub, job.id, since=since, ping_seconds=ping)
-    return EventStream(
-        _encoded(items), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(
+        _encoded(items),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
