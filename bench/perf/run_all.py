@@ -65,7 +65,7 @@ def measure(quick: bool, ray: bool, log) -> list[Row]:
         log("interim results")
         rows += interims.run(server, count=n(5000, 200), paced=n(500, 20))
         log("in-program overhead")
-        rows += overhead.run(server, repeats=n(5, 1))
+        rows += overhead.run(server, repeats=n(9, 1))
     return rows
 
 
