@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
-from qruntime.execution.job_users import kill_user_processes, processes_of
+from qruntime.execution.job_users import is_dying, kill_user_processes, processes_of
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="starting a process as another uid")
 
@@ -58,3 +60,30 @@ def test_sweep_kills_what_left_the_process_group() -> None:
 def _state(pid: int) -> str:
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_killed_process_counts_as_dying_before_it_is_gone() -> None:
+    """A process with a gigabyte to free takes a while to go; it can never run again."""
+    code = "import time\nb = bytearray(1 << 30)\nprint('ready', flush=True)\ntime.sleep(60)"
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+        assert is_dying(process.pid) is False
+        os.kill(process.pid, signal.SIGKILL)
+        assert is_dying(process.pid) is True
+    finally:
+        process.kill()
+        process.communicate()
+    assert is_dying(process.pid) is True  # gone
+
+
+def test_the_scan_skips_processes_of_the_uid_that_are_already_killed() -> None:
+    process = _start_as(UID, "exec sleep 30")
+    try:
+        assert processes_of(UID) == [process.pid]
+        os.kill(process.pid, signal.SIGSTOP)  # stopped: SIGKILL stays visible a little longer
+        os.kill(process.pid, signal.SIGKILL)
+        assert processes_of(UID) == []
+    finally:
+        process.kill()
+        process.wait()

@@ -17,6 +17,8 @@ from pathlib import Path
 
 #: Uids ``base .. base + MAX_SLOTS - 1`` are the pool's.
 MAX_SLOTS = 4096
+#: The kernel's flag for a task that has begun to exit (include/linux/sched.h).
+PF_EXITING = 0x00000004
 
 
 class UidPool:
@@ -75,14 +77,14 @@ def kill_user_processes(uid: int, *, timeout: float = 10.0) -> bool:
 
 
 def processes_of(uid: int) -> list[int]:
-    """Pids of the live (not zombie) processes whose real uid is ``uid``.
+    """Pids of the live processes whose real uid is ``uid``: not zombies, not dying.
 
     Reads ``/proc/<pid>/status`` raw and looks for two fields only: this scan runs twice per
     job, and parsing every field cost three times as much (docs/performance.md).
     """
     found = []
     for name in os.listdir("/proc"):
-        if name.isdigit() and _real_uid_if_alive(name) == uid:
+        if name.isdigit() and _real_uid_if_alive(name) == uid and not is_dying(int(name)):
             found.append(int(name))
     return found
 
@@ -105,3 +107,28 @@ def _real_uid_if_alive(pid: str) -> int | None:
         return None
     fields = status[uid + 6 : status.find(b"\n", uid + 6)].split()
     return int(fields[0]) if fields else None
+
+
+def is_dying(pid: int) -> bool:
+    """True if ``pid`` can never run its own code again: SIGKILL is pending, or it is exiting.
+
+    Such a process may take milliseconds to be gone (the kernel frees its memory first); a
+    sweep need not wait for that. Gone counts as dying; unreadable does not.
+    """
+    try:
+        with open(f"/proc/{pid}/status", "rb") as file:
+            status = file.read()
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat = file.read()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    for field in (b"\nSigPnd:\t", b"\nShdPnd:\t"):
+        start = status.find(field)
+        if start >= 0:
+            end = status.find(b"\n", start + len(field))
+            if int(status[start + len(field) : end], 16) & (1 << (signal.SIGKILL - 1)):
+                return True
+    flags = int(stat.rsplit(b")", 1)[1].split()[6])  # field 9 of /proc/<pid>/stat
+    return bool(flags & PF_EXITING)

@@ -177,6 +177,11 @@ def _serve(job_fd: int, event_fd: int, job: Callable[[JobRequest], int]) -> int:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
+        # Closed before the exit: the supervisor sees the end of every pipe now, not after
+        # the kernel has torn down this process's memory.
+        for fd in (event_fd, 1, 2):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def main(argv: list[str]) -> None:
