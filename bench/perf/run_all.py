@@ -20,6 +20,7 @@ import interims
 import memory
 import overhead
 import server_jobs
+import stages
 import start_latency
 from common import Row, p50_p95, percentile
 from server import bench_server
@@ -57,6 +58,8 @@ def measure(quick: bool, ray: bool, log) -> list[Row]:
         rows += memory.at_rest(server)
         log("server: job start and end to end")
         rows += server_jobs.latency_rows(server, starts=n(200, 3), e2e=n(100, 3))
+        log("server: end to end, stage by stage")
+        rows += stages.run(server, count=n(100, 3))
         log("server: CPU per trivial job")
         rows += cpu_budget.run(server, count=n(100, 3))
         log("server: throughput with 1, 4 and 16 clients")

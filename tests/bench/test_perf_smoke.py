@@ -18,6 +18,7 @@ EXPECTED = {
     "memory (USS)": 4,
     "job start (server)": 1,
     "trivial job end to end": 1,
+    "end to end, by stage": 6,
     "CPU per trivial job": 2,
     "throughput": 3,
     "interim results": 3,
