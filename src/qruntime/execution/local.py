@@ -29,7 +29,7 @@ from qruntime.domain.events import (
 from qruntime.domain.job import JobReason
 from qruntime.execution.executor import Executor
 from qruntime.execution.exits import describe_exit
-from qruntime.execution.job_users import UidPool, kill_user_processes
+from qruntime.execution.job_users import UidPool, kill_user_processes, processes_of
 from qruntime.execution.limits import (
     JobLimits,
     interim_too_large,
@@ -431,7 +431,7 @@ class LocalExecutor(Executor):
                 await job.process.wait()
                 _kill_group(job.process)  # whatever the program left behind in its group
             if job.uid is not None:  # and outside it (setsid): before the outcome is told
-                job.swept = await asyncio.to_thread(kill_user_processes, job.uid)
+                job.swept = await _sweep(job.uid)
             await _drain(job)
         await queue.put(self._outcome(job))
 
@@ -556,6 +556,18 @@ async def _pump_lines(job: _Job, name: str, queue: asyncio.Queue[JobEvent]) -> N
             await queue.put(LogEvent(line, name))  # type: ignore[arg-type]
     finally:
         job.idle_since[name] = None
+
+
+async def _sweep(uid: int) -> bool:
+    """Kill every process of ``uid``; see :func:`kill_user_processes`.
+
+    The first scan runs on the loop: it takes a millisecond or two and usually finds nothing.
+    In a thread, its hundreds of short system calls each queued for the GIL behind the busy
+    loop and took several times as long (docs/performance.md).
+    """
+    if not processes_of(uid):
+        return True
+    return await asyncio.to_thread(kill_user_processes, uid)
 
 
 async def _all_pipes_closed(job: _Job) -> None:
