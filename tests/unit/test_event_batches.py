@@ -31,7 +31,7 @@ def _interim(seq: int) -> InterimEvent:
 def test_results_faster_than_the_interval_share_a_batch_and_keep_their_order() -> None:
     events = [(0.0, _interim(1))] + [(0.002, _interim(n)) for n in range(2, 21)]
     events.append((0.0, ResultEvent('"done"')))
-    batches = asyncio.run(_collect(_paced(events), min_interval=0.05))
+    batches = asyncio.run(_collect(_paced(events), min_interval=0.05, fast_gap=0.005))
     flat = [event for batch in batches for event in batch]
     assert flat == [event for _, event in events]
     assert batches[0] == [_interim(1)]  # the first result never waits
@@ -39,20 +39,21 @@ def test_results_faster_than_the_interval_share_a_batch_and_keep_their_order() -
     assert len(batches) <= 4, [len(b) for b in batches]  # ~40 ms of results, 50 ms apart
 
 
-def test_results_slower_than_the_interval_go_one_by_one_without_waiting() -> None:
+def test_results_at_a_steady_pace_go_one_by_one_without_waiting() -> None:
+    """30 ms apart: not a fast stream, so the 100 ms interval never holds one back."""
     events = [(0.03, _interim(n)) for n in range(1, 6)]
 
-    async def timed() -> list[float]:
+    async def timed() -> list[tuple[float, int]]:
         seen = []
-        async for _ in batched(_paced(events), min_interval=0.01):
-            seen.append(time.monotonic())
+        async for batch in batched(_paced(events), min_interval=0.1, fast_gap=0.005):
+            seen.append((time.monotonic(), len(batch)))
         return seen
 
     started = time.monotonic()
     seen = asyncio.run(timed())
-    assert len(seen) == 5
-    # Each arrives ~30 ms after the last; none waits for company.
-    assert seen[-1] - started == pytest.approx(0.15, abs=0.06)
+    assert [size for _, size in seen] == [1, 1, 1, 1, 1]
+    # Each is yielded as it arrives, ~30 ms after the last: 150 ms in all, not 400.
+    assert seen[-1][0] - started == pytest.approx(0.15, abs=0.06)
 
 
 def test_an_error_from_the_source_is_raised_after_what_came_before() -> None:
