@@ -1,10 +1,13 @@
-"""The hub only wakes readers; a change between snapshot and wait is never missed."""
+"""The hub wakes readers (a change between snapshot and wait is never missed) and keeps the
+interims just stored for readers that are caught up, never with a gap."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
-from qruntime.service.stream_hub import StreamHub
+from qruntime.service.stream_hub import RECENT_BYTES, RECENT_INTERIMS, StreamHub
+from qruntime.storage import StoredInterim
 
 
 async def test_change_after_snapshot_wakes_at_once():
@@ -55,3 +58,46 @@ async def test_no_state_is_left_for_finished_jobs():
         hub.notify(f"j-{k}")
         hub.forget(f"j-{k}")
     assert hub._versions == {} and hub._waiters == {}
+
+
+def _interims(*seqs: int, size: int = 10) -> list[StoredInterim]:
+    now = datetime.now(UTC)
+    return [StoredInterim("j1", seq, "x" * size, now) for seq in seqs]
+
+
+def test_recent_interims_are_handed_out_only_without_gaps():
+    hub = StreamHub()
+    assert hub.recent("j1", 0) is None  # nothing kept: read the database
+    hub.notify_interims("j1", _interims(1, 2, 3))
+    assert [i.seq for i in hub.recent("j1", 0)] == [1, 2, 3]
+    assert [i.seq for i in hub.recent("j1", 2)] == [3]
+    assert hub.recent("j1", 3) == []
+    hub.notify_interims("j1", _interims(5))  # 4 is missing: what was kept is dropped
+    assert hub.recent("j1", 3) is None
+    assert [i.seq for i in hub.recent("j1", 4)] == [5]
+    hub.forget("j1")
+    assert hub.recent("j1", 4) is None
+
+
+def test_recent_interims_are_bounded_by_count_and_bytes():
+    hub = StreamHub()
+    hub.notify_interims("j1", _interims(*range(1, RECENT_INTERIMS + 11)))
+    assert hub.recent("j1", 0) is None  # the first ten were let go
+    assert len(hub.recent("j1", 10)) == RECENT_INTERIMS
+    big = RECENT_BYTES // 3 + 1
+    hub.notify_interims(
+        "j2", [StoredInterim("j2", s, "x" * big, datetime.now(UTC)) for s in (1, 2, 3)]
+    )
+    assert hub.recent("j2", 0) is None
+    assert [i.seq for i in hub.recent("j2", 1)] == [2, 3]
+
+
+async def test_stored_interims_wake_readers_without_a_state_change():
+    hub = StreamHub()
+    watch = hub.watch("j1")
+    watch.snapshot()
+    hub.notify_interims("j1", _interims(1))
+    assert await watch.wait(timeout=0.01) is True
+    assert watch.state_changed is False
+    hub.notify("j1")
+    assert watch.state_changed is True

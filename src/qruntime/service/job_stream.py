@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from qruntime.domain.errors import NotFoundError
 from qruntime.domain.job import JobReason, JobStatus
-from qruntime.service.stream_hub import StreamHub
+from qruntime.service.stream_hub import StreamHub, Watch
 from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
 
 #: Default seconds between keep-alive pings on a quiet stream (it also re-reads the database).
@@ -58,7 +58,18 @@ async def follow_job(
     """
     watch = hub.watch(job_id)
     last_status: JobStatus | None = None
+    from_memory: list[StoredInterim] | None = None
     while True:
+        if from_memory is not None:  # only interims were stored, and the hub still has them
+            if from_memory:
+                since = from_memory[-1].seq
+                yield list(from_memory)
+            if not await watch.wait(ping_seconds):
+                yield [StreamPing()]
+                from_memory = None
+                continue
+            from_memory = _from_memory(hub, watch, job_id, since)
+            continue
         watch.snapshot()
         try:
             job, interims = await asyncio.to_thread(_read, db, job_id, since)
@@ -81,6 +92,23 @@ async def follow_job(
             yield items
         if not await watch.wait(ping_seconds):
             yield [StreamPing()]
+            continue
+        from_memory = _from_memory(hub, watch, job_id, since)
+
+
+def _from_memory(
+    hub: StreamHub, watch: Watch, job_id: str, since: int
+) -> list[StoredInterim] | None:
+    """What the hub holds after ``since``, if only interims changed and it holds them all.
+
+    Checked and snapshotted in one turn of the loop, so no change can slip in between.
+    """
+    if watch.state_changed:
+        return None
+    interims = hub.recent(job_id, since)
+    if interims is not None:
+        watch.snapshot()
+    return interims
 
 
 def _inline_result(job: StoredJob) -> str | None:

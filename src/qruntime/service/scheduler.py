@@ -17,7 +17,7 @@ from qruntime.service.event_batches import batched
 from qruntime.service.fair_share import FairShare
 from qruntime.service.log_buffer import LOG_FLUSH_SECONDS, LogBuffer
 from qruntime.service.stream_hub import StreamHub
-from qruntime.storage import Database, JobRepository, StoredJob
+from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
 
 log = logging.getLogger("qruntime.scheduler")
 
@@ -191,15 +191,15 @@ class Scheduler:
 
     async def _record_interims(self, job_id: str, events: list[InterimEvent]) -> None:
         """Several waiting interim results: stored in one transaction, then the readers woken."""
-        await asyncio.to_thread(self._add_interims, job_id, events)
-        self._hub.notify(job_id)
+        stored = await asyncio.to_thread(self._add_interims, job_id, events)
+        self._hub.notify_interims(job_id, stored)
         await self._flush_logs(job_id)
 
     async def _record(self, job_id: str, event: JobEvent) -> None:
         """Persist first; only then wake the readers."""
         if isinstance(event, InterimEvent):
-            await asyncio.to_thread(self._add_interim, job_id, event)
-            self._hub.notify(job_id)
+            stored = await asyncio.to_thread(self._add_interim, job_id, event)
+            self._hub.notify_interims(job_id, [stored])
         elif isinstance(event, LogEvent):
             buffer = self._logs.setdefault(job_id, LogBuffer(self._max_log_bytes))
             buffer.add(event.stream, event.text)  # holds at most the cap: no flush by size
@@ -293,13 +293,13 @@ class Scheduler:
             jobs = JobRepository(session)
             return jobs.cancel_queued(job_id, "cancelled by request before it started") is not None
 
-    def _add_interim(self, job_id: str, event: InterimEvent) -> None:
+    def _add_interim(self, job_id: str, event: InterimEvent) -> StoredInterim:
         with self._db.session() as session:
-            JobRepository(session).add_interim(job_id, event.seq, event.data)
+            return JobRepository(session).add_interim(job_id, event.seq, event.data)
 
-    def _add_interims(self, job_id: str, events: list[InterimEvent]) -> None:
+    def _add_interims(self, job_id: str, events: list[InterimEvent]) -> list[StoredInterim]:
         with self._db.session() as session:
-            JobRepository(session).add_interims(job_id, [(e.seq, e.data) for e in events])
+            return JobRepository(session).add_interims(job_id, [(e.seq, e.data) for e in events])
 
     def _append_logs(self, job_id: str, lines: list[tuple[str, str]], dropped: int) -> None:
         with self._db.session() as session:

@@ -1,13 +1,22 @@
 """Wakes readers of a job's event log when something new was stored for that job.
 
-Carries no data: readers re-read the database after the last sequence number they sent, so
-fan-out can never lose, reorder or repeat a message (and maps onto PostgreSQL NOTIFY later).
+Readers re-read the database after the last sequence number they sent, so fan-out can never
+lose, reorder or repeat a message (and maps onto PostgreSQL NOTIFY later). Interim results
+just stored are also kept here for a while: a reader that is exactly caught up takes them
+from memory instead of reading them back (``recent``); any gap sends it to the database.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Sequence
+
+from qruntime.storage import StoredInterim
+
+#: At most this many interim results, and this many bytes of them, kept per running job.
+RECENT_INTERIMS = 1024
+RECENT_BYTES = 4 * 1024 * 1024
 
 
 class StreamHub:
@@ -15,22 +24,56 @@ class StreamHub:
 
     def __init__(self) -> None:
         self._versions: dict[str, int] = defaultdict(int)
+        #: Bumped by every change but stored interim results: status, result, deletion.
+        self._state_versions: dict[str, int] = defaultdict(int)
+        self._recent: dict[str, deque[StoredInterim]] = {}
+        self._recent_bytes: dict[str, int] = defaultdict(int)
         self._waiters: dict[str, set[asyncio.Future[None]]] = defaultdict(set)
 
     def notify(self, job_id: str) -> None:
-        self._versions[job_id] += 1
-        for waiter in self._waiters.pop(job_id, ()):
-            if not waiter.done():
-                waiter.set_result(None)
+        """The job's row changed (status, result): readers must read it again."""
+        self._state_versions[job_id] += 1
+        self._wake(job_id)
+
+    def notify_interims(self, job_id: str, interims: Sequence[StoredInterim]) -> None:
+        """These interim results were just committed, in order."""
+        recent = self._recent.setdefault(job_id, deque())
+        if recent and interims and interims[0].seq != recent[-1].seq + 1:
+            recent.clear()  # not contiguous: what is kept must have no gaps
+            self._recent_bytes[job_id] = 0
+        for interim in interims:
+            recent.append(interim)
+            self._recent_bytes[job_id] += len(interim.data)
+        while recent and (
+            len(recent) > RECENT_INTERIMS or self._recent_bytes[job_id] > RECENT_BYTES
+        ):
+            self._recent_bytes[job_id] -= len(recent.popleft().data)
+        self._wake(job_id)
+
+    def recent(self, job_id: str, after: int) -> list[StoredInterim] | None:
+        """Kept interims with ``seq > after``; None unless they cover every one after ``after``."""
+        recent = self._recent.get(job_id)
+        if not recent or recent[0].seq > after + 1:
+            return None
+        return [interim for interim in recent if interim.seq > after]
 
     def watch(self, job_id: str) -> Watch:
         return Watch(self, job_id)
 
     def forget(self, job_id: str) -> None:
-        """Drop a finished job's counter once nobody can be waiting for it."""
+        """Drop a finished job's counters and kept interims once nobody can be waiting for it."""
+        self._recent.pop(job_id, None)
+        self._recent_bytes.pop(job_id, None)
         if not self._waiters.get(job_id):
             self._versions.pop(job_id, None)
+            self._state_versions.pop(job_id, None)
             self._waiters.pop(job_id, None)
+
+    def _wake(self, job_id: str) -> None:
+        self._versions[job_id] += 1
+        for waiter in self._waiters.pop(job_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class Watch:
@@ -40,9 +83,16 @@ class Watch:
         self._hub = hub
         self._job_id = job_id
         self._seen = hub._versions.get(job_id, 0)
+        self._seen_state = hub._state_versions.get(job_id, 0)
 
     def snapshot(self) -> None:
         self._seen = self._hub._versions.get(self._job_id, 0)
+        self._seen_state = self._hub._state_versions.get(self._job_id, 0)
+
+    @property
+    def state_changed(self) -> bool:
+        """Whether anything but stored interim results changed since the snapshot."""
+        return self._hub._state_versions.get(self._job_id, 0) != self._seen_state
 
     async def wait(self, timeout: float | None = None) -> bool:
         """True once the job changed after the snapshot; False on timeout."""

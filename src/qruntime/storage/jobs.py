@@ -200,10 +200,12 @@ class JobRepository:
         )
         return interim
 
-    def add_interims(self, job_id: str, items: Sequence[tuple[int, str]]) -> None:
+    def add_interims(
+        self, job_id: str, items: Sequence[tuple[int, str]]
+    ) -> builtins.list[StoredInterim]:
         """Store several interim results ``(seq, data)`` at once (one statement, one update)."""
         if not items:
-            return
+            return []
         created_at = utcnow()
         rows = [
             {"job_id": job_id, "seq": seq, "data": data, "created_at": created_at}
@@ -224,6 +226,7 @@ class JobRepository:
             .where(JOBS.c.id == job_id, JOBS.c.interim_count < last)
             .values(interim_count=last)
         )
+        return [StoredInterim(job_id, seq, data, created_at) for seq, data in items]
 
     def interims(self, job_id: str, *, after: int = 0) -> builtins.list[StoredInterim]:
         """Interim results with ``seq > after``, in order."""
