@@ -38,7 +38,7 @@ from qiskit import transpile
 from qiskit.circuit.library import efficient_su2
 
 
-def main(backend, user_messenger, iterations=100, seed=7, threads=0):
+def main(backend, user_messenger, iterations=100, seed=7, threads=0, publish=True):
     if threads:
         backend.set_options(max_parallel_threads=threads)
     ansatz = efficient_su2(4, reps=2)
@@ -51,16 +51,24 @@ def main(backend, user_messenger, iterations=100, seed=7, threads=0):
         bound = circuit.assign_parameters(values)
         counts = backend.run(bound, shots=1024, seed_simulator=seed).result().get_counts()
         energy = sum((-1) ** bin(int(k, 2)).count("1") * v for k, v in counts.items()) / 1024
-        user_messenger.publish({"iteration": it, "energy": energy})
+        if publish:
+            user_messenger.publish({"iteration": it, "energy": energy})
     return time.perf_counter() - started
 """
 
 
-#: (row label, program name, source, inputs). The last row leaves one of the two cores to the
-#: server: Aer runs one thread, in the job and directly alike.
+#: (row label, program name, source, inputs). The last two rows take the VQE-style loop apart:
+#: without its interim results, and with one of the two cores left to the server (Aer runs
+#: one thread, in the job and directly alike).
 CASES = (
     ("hello-world loop, 20 iterations", "hello-loop", HELLO_LOOP, {}),
     ("VQE-style bind-and-run, 100 iterations", "vqe-loop", VQE_LOOP, {}),
+    (
+        "VQE-style, 100 iterations, publishing no interim results",
+        "vqe-loop",
+        VQE_LOOP,
+        {"publish": False},
+    ),
     (
         "VQE-style, 100 iterations, Aer on 1 thread (a core left for the server)",
         "vqe-loop",
