@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -49,6 +48,7 @@ from qruntime.execution.sandbox import (
 )
 from qruntime.execution.sandbox_probe import SandboxReport, probe_sandbox
 from qruntime.execution.warm_pool import WarmPool, WarmPoolConfig, WorkerProcess
+from qruntime.execution.worker_pipes import WorkerPipes, kill_group, open_reader, send_and_close
 from qruntime.execution.zygote_handle import ZygoteHandle, ZygoteUnavailable
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ class LocalExecutor(Executor):
         finally:
             if not supervisor.done():
                 job.request_stop(CancelledEvent(JobReason.CANCELLED_BY_USER, "consumer went away"))
-                _kill_group(job.process)
+                kill_group(job.process)
                 supervisor.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await supervisor
@@ -213,7 +213,7 @@ class LocalExecutor(Executor):
         job = _Job(request, worker.process, worker.workdir, worker.readers, worker.uid)
         self._jobs[request.job_id] = job
         payload = json.dumps(request.to_json()).encode()
-        asyncio.get_running_loop().run_in_executor(None, _send_and_close, worker.job_w, payload)
+        asyncio.get_running_loop().run_in_executor(None, send_and_close, worker.job_w, payload)
         return job
 
     @property
@@ -276,7 +276,7 @@ class LocalExecutor(Executor):
         if zygote is None or not zygote.alive:
             raise ZygoteUnavailable("the zygote is not running")
         uid, workdir = self._place()
-        pipes = _Pipes()
+        pipes = WorkerPipes()
         order = {
             "workdir": str(workdir),
             "env": self._worker_env(str(workdir)),
@@ -297,7 +297,7 @@ class LocalExecutor(Executor):
         """Start ``python -m qruntime.execution.worker``: imports and all, for this one job."""
         uid, workdir = self._place()
         env = self._worker_env(str(workdir)) if self._sandboxed else None  # None: inherit
-        pipes = _Pipes()
+        pipes = WorkerPipes()
         try:
             process = await asyncio.create_subprocess_exec(
                 self.config.python,
@@ -322,7 +322,7 @@ class LocalExecutor(Executor):
         return await self._attach(process, workdir, uid, pipes)
 
     async def _attach(
-        self, process: WorkerProcess, workdir: Path, uid: int | None, pipes: _Pipes
+        self, process: WorkerProcess, workdir: Path, uid: int | None, pipes: WorkerPipes
     ) -> _Worker:
         """Open our readers on a started worker's pipes (plain pipes, read by our transports:
         asyncio's Process.wait() would otherwise also wait for a grandchild holding them)."""
@@ -333,9 +333,9 @@ class LocalExecutor(Executor):
                 ("stdout", pipes.out_r),
                 ("stderr", pipes.err_r),
             ):
-                readers[name] = await _open_reader(fd)
+                readers[name] = await open_reader(fd)
         except BaseException:
-            _kill_group(process)
+            kill_group(process)
             for _, transport in readers.values():
                 transport.close()
             os.close(pipes.job_w)
@@ -345,7 +345,7 @@ class LocalExecutor(Executor):
 
     async def _discard(self, worker: _Worker) -> None:
         """Stop a worker that never got a job, and give back what it held."""
-        _kill_group(worker.process)
+        kill_group(worker.process)
         for _, transport in worker.readers.values():
             transport.close()
         with contextlib.suppress(OSError):
@@ -426,10 +426,10 @@ class LocalExecutor(Executor):
         try:
             finished = await self._wait_for_end(job)
         finally:
-            _kill_group(job.process)
+            kill_group(job.process)
             if not finished:  # else it is exiting: _clean_up waits for it before the uid is free
                 await job.process.wait()
-                _kill_group(job.process)  # whatever the program left behind in its group
+                kill_group(job.process)  # whatever the program left behind in its group
             if job.uid is not None:  # and outside it (setsid): before the outcome is told
                 job.swept = await _sweep(job.uid)
             await _drain(job)
@@ -592,55 +592,3 @@ async def _drain(job: _Job) -> None:
                 task.cancel()
             await asyncio.wait(pending.values())
             return
-
-
-async def _open_reader(fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**20)
-    transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
-    )
-    return reader, transport
-
-
-def _send_and_close(fd: int, payload: bytes) -> None:
-    """Hand the request to the worker; a worker that died first is reported elsewhere."""
-    try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _kill_group(process: WorkerProcess) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    if process.returncode is None:  # a forked worker killed before its setsid() has no group
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(process.pid, signal.SIGKILL)
-
-
-class _Pipes:
-    """A worker's four pipes: job request in, events out, stdout and stderr out."""
-
-    def __init__(self) -> None:
-        self.job_r, self.job_w = os.pipe()
-        self.event_r, self.event_w = os.pipe()
-        self.out_r, self.out_w = os.pipe()
-        self.err_r, self.err_w = os.pipe()
-
-    @property
-    def child_ends(self) -> tuple[int, int, int, int]:
-        return (self.job_r, self.event_w, self.out_w, self.err_w)
-
-    def close_child_ends(self) -> None:
-        for fd in self.child_ends:
-            os.close(fd)
-
-    def close_all(self) -> None:
-        for fd in (*self.child_ends, self.job_w, self.event_r, self.out_r, self.err_r):
-            with contextlib.suppress(OSError):
-                os.close(fd)
