@@ -33,15 +33,21 @@ def _stat(path: str) -> list[str]:
         return stat.read().rsplit(")", 1)[1].split()
 
 
-def sample(server: BenchServer, zygote: int) -> CpuSample:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far of each live thread of ``pid``, by thread id."""
     threads = {}
-    for tid in os.listdir(f"/proc/{server.pid}/task"):
+    for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            fields = _stat(f"/proc/{server.pid}/task/{tid}/stat")
-        except OSError:
+            fields = _stat(f"/proc/{pid}/task/{tid}/stat")
+        except OSError:  # the thread ended meanwhile
             continue
         threads[tid] = (int(fields[11]) + int(fields[12])) / TICK
+    return threads
+
+
+def sample(server: BenchServer, zygote: int) -> CpuSample:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    threads = thread_cpu(server.pid)
     zygote_fields = _stat(f"/proc/{zygote}/stat")
     return CpuSample(
         client=usage.ru_utime + usage.ru_stime,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import shutil
 import subprocess
 import sys
@@ -20,21 +19,11 @@ import time
 from pathlib import Path
 
 from common import TRIVIAL_PROGRAM, metadata
+from cpu_budget import thread_cpu
 from overhead import VQE_LOOP
 from server import bench_server, wait_for_warm_pool
 
 from qruntime.client import RuntimeService
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def thread_cpu(pid: int) -> dict[str, float]:
-    seconds = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        seconds[tid] = (int(fields[11]) + int(fields[12])) / TICK
-    return seconds
 
 
 def summarise(raw: Path, top: int) -> None:

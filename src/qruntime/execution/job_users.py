@@ -79,34 +79,17 @@ def kill_user_processes(uid: int, *, timeout: float = 10.0) -> bool:
 def processes_of(uid: int) -> list[int]:
     """Pids of the live processes whose real uid is ``uid``: not zombies, not dying.
 
-    Reads ``/proc/<pid>/status`` raw and looks for two fields only: this scan runs twice per
-    job, and parsing every field cost three times as much (docs/performance.md).
+    Reads ``/proc/<pid>/status`` raw, once, and looks for a few fields only: this scan runs
+    twice per job, and parsing every field cost three times as much (docs/performance.md).
     """
     found = []
     for name in os.listdir("/proc"):
-        if name.isdigit() and _real_uid_if_alive(name) == uid and not is_dying(int(name)):
+        if not name.isdigit():
+            continue
+        status = _status(name)
+        if status is not None and _real_uid_if_alive(status) == uid and not _dying(name, status):
             found.append(int(name))
     return found
-
-
-def _real_uid_if_alive(pid: str) -> int | None:
-    """The real uid of process ``pid``; None if it is gone, a zombie or unreadable."""
-    try:
-        fd = os.open(f"/proc/{pid}/status", os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        status = os.read(fd, 8192)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    state = status.find(b"\nState:\t")
-    uid = status.find(b"\nUid:\t")
-    if state < 0 or uid < 0 or status[state + 8 : state + 9] == b"Z":
-        return None
-    fields = status[uid + 6 : status.find(b"\n", uid + 6)].split()
-    return int(fields[0]) if fields else None
 
 
 def is_dying(pid: int) -> bool:
@@ -115,20 +98,50 @@ def is_dying(pid: int) -> bool:
     Such a process may take milliseconds to be gone (the kernel frees its memory first); a
     sweep need not wait for that. Gone counts as dying; unreadable does not.
     """
-    try:
-        with open(f"/proc/{pid}/status", "rb") as file:
-            status = file.read()
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            stat = file.read()
-    except FileNotFoundError:
+    if not os.path.exists(f"/proc/{pid}"):
         return True
+    status = _status(str(pid))
+    return status is not None and _dying(str(pid), status)
+
+
+def _status(pid: str) -> bytes | None:
+    """``/proc/<pid>/status`` as bytes; None if the process is gone or unreadable."""
+    try:
+        fd = os.open(f"/proc/{pid}/status", os.O_RDONLY)
     except OSError:
-        return False
+        return None
+    try:
+        return os.read(fd, 8192)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _real_uid_if_alive(status: bytes) -> int | None:
+    """The real uid in a status; None for a zombie or a status without one."""
+    state = status.find(b"\nState:\t")
+    uid = status.find(b"\nUid:\t")
+    if state < 0 or uid < 0 or status[state + 8 : state + 9] == b"Z":
+        return None
+    fields = status[uid + 6 : status.find(b"\n", uid + 6)].split()
+    return int(fields[0]) if fields else None
+
+
+def _dying(pid: str, status: bytes) -> bool:
+    """SIGKILL pending (in the status), or the kernel's exiting flag set (in ``stat``)."""
     for field in (b"\nSigPnd:\t", b"\nShdPnd:\t"):
         start = status.find(field)
         if start >= 0:
             end = status.find(b"\n", start + len(field))
             if int(status[start + len(field) : end], 16) & (1 << (signal.SIGKILL - 1)):
                 return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat = file.read()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
     flags = int(stat.rsplit(b")", 1)[1].split()[6])  # field 9 of /proc/<pid>/stat
     return bool(flags & PF_EXITING)

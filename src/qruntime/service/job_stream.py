@@ -60,29 +60,22 @@ async def follow_job(
     last_status: JobStatus | None = None
     from_memory: list[StoredInterim] | None = None
     while True:
-        if from_memory is not None:  # only interims were stored, and the hub still has them
-            if from_memory:
-                since = from_memory[-1].seq
-                yield list(from_memory)
-            if not await watch.wait(ping_seconds):
-                yield [StreamPing()]
-                from_memory = None
-                continue
-            from_memory = _from_memory(hub, watch, job_id, since)
-            continue
-        watch.snapshot()
-        try:
-            job, interims = await asyncio.to_thread(_read, db, job_id, since)
-        except NotFoundError:
-            return
         items: list[StreamItem] = []
-        if job.status != last_status and not job.status.is_terminal():
-            last_status = job.status
-            items.append(StreamStatus(job.status, job.reason))
+        if from_memory is not None:  # only interims were stored, and the hub still has them
+            interims = from_memory
+        else:
+            watch.snapshot()
+            try:
+                job, interims = await asyncio.to_thread(_read, db, job_id, since)
+            except NotFoundError:
+                return
+            if job.status != last_status and not job.status.is_terminal():
+                last_status = job.status
+                items.append(StreamStatus(job.status, job.reason))
         items += interims
         if interims:
             since = interims[-1].seq
-        if job.status.is_terminal():
+        if from_memory is None and job.status.is_terminal():
             items.append(
                 StreamFinal(job.status, job.reason, job.error_message, _inline_result(job))
             )
@@ -92,6 +85,7 @@ async def follow_job(
             yield items
         if not await watch.wait(ping_seconds):
             yield [StreamPing()]
+            from_memory = None
             continue
         from_memory = _from_memory(hub, watch, job_id, since)
 

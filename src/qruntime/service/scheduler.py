@@ -167,7 +167,7 @@ class Scheduler:
                 program_name=job.program_name,
             )
             async for batch in batched(self._executor.run(request)):
-                if len(batch) > 1:
+                if isinstance(batch[0], InterimEvent):
                     await self._record_interims(job.id, batch)  # type: ignore[arg-type]
                 else:
                     await self._record(job.id, batch[0])
@@ -190,17 +190,17 @@ class Scheduler:
                 self._wakeup.set()
 
     async def _record_interims(self, job_id: str, events: list[InterimEvent]) -> None:
-        """Several waiting interim results: stored in one transaction, then the readers woken."""
+        """A batch of interim results: stored in one transaction, then the readers woken.
+
+        Output printed before them is stored too, so logs never lag behind the results.
+        """
         stored = await asyncio.to_thread(self._add_interims, job_id, events)
         self._hub.notify_interims(job_id, stored)
         await self._flush_logs(job_id)
 
     async def _record(self, job_id: str, event: JobEvent) -> None:
-        """Persist first; only then wake the readers."""
-        if isinstance(event, InterimEvent):
-            stored = await asyncio.to_thread(self._add_interim, job_id, event)
-            self._hub.notify_interims(job_id, [stored])
-        elif isinstance(event, LogEvent):
+        """A log line is buffered; a final event is persisted first, then readers are woken."""
+        if isinstance(event, LogEvent):
             buffer = self._logs.setdefault(job_id, LogBuffer(self._max_log_bytes))
             buffer.add(event.stream, event.text)  # holds at most the cap: no flush by size
             if not buffer.flush_scheduled:
@@ -209,12 +209,9 @@ class Scheduler:
                     LOG_FLUSH_SECONDS, self._flush_logs_soon, job_id
                 )
             return
-        else:
-            await self._flush_logs(job_id)
-            await asyncio.to_thread(self._finish_with, job_id, event)
-            self._hub.notify(job_id)
-            return
-        await self._flush_logs(job_id)  # output printed before an interim result is stored too
+        await self._flush_logs(job_id)
+        await asyncio.to_thread(self._finish_with, job_id, event)
+        self._hub.notify(job_id)
 
     def _flush_logs_soon(self, job_id: str) -> None:
         task = asyncio.ensure_future(self._flush_logs(job_id))
@@ -292,10 +289,6 @@ class Scheduler:
         with self._db.session() as session:
             jobs = JobRepository(session)
             return jobs.cancel_queued(job_id, "cancelled by request before it started") is not None
-
-    def _add_interim(self, job_id: str, event: InterimEvent) -> StoredInterim:
-        with self._db.session() as session:
-            return JobRepository(session).add_interim(job_id, event.seq, event.data)
 
     def _add_interims(self, job_id: str, events: list[InterimEvent]) -> list[StoredInterim]:
         with self._db.session() as session:
