@@ -126,6 +126,8 @@ class _Job:
 class LocalExecutor(Executor):
     """Runs each job in ``python -m qruntime.execution.worker`` in its own session."""
 
+    kind = "local"
+
     def __init__(self, config: LocalExecutorConfig | None = None):
         self.config = config or LocalExecutorConfig()
         self._jobs: dict[str, _Job] = {}
