@@ -70,6 +70,8 @@ def _options(
     ] = False,
 ) -> None:
     """An open, self-hostable runtime for quantum programs."""
+
+
 # Programs.
 app.command("programs")(programs_cmd.programs)
 app.command("program")(program_cmd.program)
