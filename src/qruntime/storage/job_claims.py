@@ -72,7 +72,7 @@ class JobClaims:
             .where(JOBS.c.status == _RUNNING, JOBS.c.owner_id.in_(owner_ids))
             .group_by(JOBS.c.owner_id)
         )
-        return Counter({owner: count for owner, count in rows.tuples()})
+        return Counter({owner: count for owner, count in rows})
 
     def lock_queued(self, job_ids: Collection[str]) -> builtins.list[QueuedJob]:
         """Those of ``job_ids`` still queued and not being claimed elsewhere, oldest first;
@@ -123,7 +123,7 @@ class JobClaims:
             .values(lease_expires_at=lease_until)
             .returning(JOBS.c.id, JOBS.c.cancel_requested_at)
         )
-        return {job_id: requested is not None for job_id, requested in rows.tuples()}
+        return {job_id: requested is not None for job_id, requested in rows}
 
     def orphans(
         self, *, now: datetime, dead_replicas: Collection[str] = ()
