@@ -41,7 +41,7 @@ class ClusterListener:
         on_reconnect: Callable[[], None] = lambda: None,
     ):
         """``on_reconnect`` runs after every reconnection (not the first connection)."""
-        self._listener = SignalListener(url)
+        self._listener = SignalListener(url, name=f"qruntime-listener {replica_id}")
         self._replica_id = replica_id
         self._hub = hub
         self._scheduler = scheduler

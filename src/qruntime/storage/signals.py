@@ -91,17 +91,21 @@ class Signals:
 class SignalListener:
     """One dedicated connection that LISTENs; :meth:`signals` raises when it is lost."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, name: str = "qruntime-listener"):
+        """``name`` is the connection's ``application_name`` in ``pg_stat_activity``."""
         # psycopg takes the libpq form of the SQLAlchemy URL (no "+psycopg" driver suffix).
         self._conninfo = (
             make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         )
+        self._name = name
         self._connection: psycopg.AsyncConnection | None = None
 
     async def connect(self) -> None:
         """Connect and LISTEN; signals committed from now on will be received."""
         await self.aclose()
-        self._connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        self._connection = await psycopg.AsyncConnection.connect(
+            self._conninfo, autocommit=True, application_name=self._name
+        )
         await self._connection.execute(f"LISTEN {CHANNEL}")
 
     async def signals(self) -> AsyncIterator[Signal]:
