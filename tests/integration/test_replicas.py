@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -178,6 +179,28 @@ def test_cancel_through_another_replica_stops_the_job_where_it_runs(
     with cluster.client(watcher) as alice:
         [final] = finals(read_stream(alice, job_id))
     assert (final["status"], final["reason"]) == ("CANCELLED", "CANCELLED BY USER")
+
+
+def test_a_dashboard_form_made_by_one_replica_is_accepted_by_another(
+    cluster: Cluster, programs: dict[str, str]
+) -> None:
+    a, b = cluster.servers[:2]
+    cookie = {"Cookie": f"qruntime_session={cluster.token}"}
+    with cluster.client(a) as alice:
+        job_id = submit(alice, programs["sleeps_forever"])["id"]
+        wait_for_job(alice, job_id, ("RUNNING",), server=a)
+    page = httpx.get(f"{a.url}/ui/jobs/{job_id}", headers=cookie, timeout=30)
+    assert page.status_code == 200, page.text
+    match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert match is not None, page.text
+    sent = httpx.post(
+        f"{b.url}/ui/jobs/{job_id}/cancel",
+        headers={**cookie, "Origin": b.url},
+        data={"csrf_token": match.group(1)},
+        timeout=60,
+    )
+    assert sent.status_code == 303, sent.text
+    assert cluster.stored(job_id).status.value == "CANCELLED"
 
 
 def test_signals_missed_while_the_listener_reconnects_are_caught_up(

@@ -27,6 +27,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.start()
+        if services.form_secret is not None:  # every replica's forms accept the others' pages
+            app.state.csrf_secret = services.form_secret
         try:
             yield
         finally:

@@ -20,8 +20,12 @@ from qruntime.service.stream_hub import StreamHub
 from qruntime.service.users import UserService
 from qruntime.settings import Settings
 from qruntime.storage import Database
+from qruntime.storage.server_secrets import shared_secret
 
 log = logging.getLogger("qruntime.server")
+
+#: Name of the shared secret the dashboard signs its form tokens with.
+FORM_SECRET = "dashboard-form-tokens"
 
 
 @dataclass
@@ -41,6 +45,8 @@ class Services:
     leases: LeaseKeeper
     #: Signals from other replicas; None on SQLite, where this is the only server.
     listener: ClusterListener | None
+    #: The dashboard's form-token key, the same on every replica (set by :meth:`start`).
+    form_secret: bytes | None = None
 
     @classmethod
     def build(
@@ -130,6 +136,7 @@ class Services:
         )
         if self.settings.catalogue_dir is not None:
             publish_catalogue(self.db, self.programs, self.settings.catalogue_dir)
+        self.form_secret = await asyncio.to_thread(self._shared_secret, FORM_SECRET)
         earlier_runs = await asyncio.to_thread(self.replicas.register)
         if self.listener is not None:
             await self.listener.start()  # before dispatching: no signal from now on is missed
@@ -141,6 +148,10 @@ class Services:
             self.db.dialect,
             self.replicas.identity.id,
         )
+
+    def _shared_secret(self, name: str) -> bytes:
+        with self.db.session() as session:
+            return shared_secret(session, name)
 
     def sandbox_report(self) -> dict:
         """What confines jobs here, for ``GET /health``."""

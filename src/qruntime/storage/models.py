@@ -169,6 +169,16 @@ class ReplicaRow(Base):
     heartbeat_at: Mapped[datetime]
 
 
+class ServerSecretRow(Base):
+    """A random key made once per database, so that every replica signs the same way."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
 # Core tables for the repositories: they select rows, not entities, so no identity map can
 # serve a stale object after a conditional UPDATE in the same session.
 USERS = cast(Table, UserRow.__table__)
@@ -178,3 +188,4 @@ JOBS = cast(Table, JobRow.__table__)
 INTERIMS = cast(Table, InterimRow.__table__)
 LOG_LINES = cast(Table, LogLineRow.__table__)
 REPLICAS = cast(Table, ReplicaRow.__table__)
+SERVER_SECRETS = cast(Table, ServerSecretRow.__table__)

@@ -1,8 +1,9 @@
 """Cross-site request forgery checks for the dashboard's forms.
 
-A form token is the HMAC of the session token under a per-server secret: it needs no storage,
-dies with the session, and cannot be computed by another site. POSTs must also come from our
-own origin, and the cookie is SameSite=Strict besides.
+A form token is the HMAC of the session token under a secret every replica of the database
+shares (made once, kept in the database): it needs no storage of its own, dies with the
+session, holds across replicas and restarts, and cannot be computed by another site. POSTs
+must also come from our own origin, and the cookie is SameSite=Strict besides.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def install_dashboard(app: FastAPI) -> None:
     """Call after ``app.state.services`` is set; pages live under ``/ui``."""
-    app.state.csrf_secret = new_secret()
+    app.state.csrf_secret = new_secret()  # until the lifespan loads the database's shared one
     app.state.backend_details = BackendDetails(app.state.services.registry)
     for module in (home, session, programs, jobs, backends, cluster):
         app.include_router(module.router)
