@@ -296,8 +296,12 @@ def test_a_killed_replicas_jobs_end_after_its_lease_and_the_queue_runs_elsewhere
 
     killed_at = datetime.now(UTC)
     a.kill()
-    with cluster.client(c) as alice:  # free b's slots: the queued jobs run there
-        cancel_all(alice, owned[cluster.replica_id(b)])
+    interrupted, cancelled = owned[victim_id]
+    with ThreadPoolExecutor(1) as pool, cluster.client(c) as alice:
+        # A cancel of a job whose replica is gone: the takeover ends it CANCELLED (the request
+        # answers at once if that happens within its wait, else 202 while it is RUNNING).
+        cancel = pool.submit(alice.post, f"/jobs/{cancelled}/cancel")
+        cancel_all(alice, owned[cluster.replica_id(b)])  # free b's slots: the queue runs there
         for tag, job_id in queued.items():
             done = wait_for_job(alice, job_id, server=b)
             assert done["status"] == "DONE", done
@@ -305,10 +309,19 @@ def test_a_killed_replicas_jobs_end_after_its_lease_and_the_queue_runs_elsewhere
             stored = alice.get(f"/jobs/{job_id}/interim_results").json()["interim_results"]
             assert [i["data"] for i in stored] == expected_interims(tag, 3)
 
+        gone = f"the replica that ran this job is gone ({victim_id}"
+        job = wait_for_job(alice, interrupted, server=b)
+        assert (job["status"], job["reason"]) == ("ERROR", "INTERRUPTED"), job
+        assert gone in job["error_message"], job
+        answer = cancel.result(timeout=120)
+        assert (answer.status_code, answer.json()["status"]) in (
+            (200, "CANCELLED"),
+            (202, "RUNNING"),
+        )
+        job = wait_for_job(alice, cancelled, server=b)
+        assert (job["status"], job["reason"]) == ("CANCELLED", "CANCELLED BY USER"), job
+        assert job["error_message"].startswith(f"cancelled by request; {gone}"), job
         for job_id in owned[victim_id]:
-            job = wait_for_job(alice, job_id, server=b)
-            assert (job["status"], job["reason"]) == ("ERROR", "INTERRUPTED"), job
-            assert f"replica that ran this job is gone ({victim_id}" in job["error_message"]
             stored = cluster.stored(job_id)
             assert stored.lease_expires_at is not None and stored.ended_at is not None
             assert stored.ended_at >= stored.lease_expires_at > killed_at  # never before

@@ -21,4 +21,7 @@ def cancel(
         job = service.job(job_id)
         job.cancel()
         reason = f" ({job.reason})" if job.reason else ""
-        typer.echo(f"job {job_id}: {job.status().name}{reason}")
+        status = job.status().name
+        if status == "RUNNING":  # another replica runs it and has not stopped it yet
+            reason = " (cancel requested; it ends CANCELLED once its server stops it)"
+        typer.echo(f"job {job_id}: {status}{reason}")

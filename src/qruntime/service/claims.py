@@ -1,9 +1,11 @@
 """Claiming queued jobs for one replica, safely beside any number of others.
 
-One transaction: each user's oldest queued jobs are read, those no other replica is claiming
-this instant are locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), fair share picks among
-them by the RUNNING jobs each user has on *every* replica, and the picked ones become RUNNING
-here with a lease. A cap on running jobs per user is checked again under a lock on the user's
+One transaction: each user's oldest queued jobs are read, fair share picks among them by the
+RUNNING jobs each user has on *every* replica, the picked ones are locked unless another
+replica is claiming them this instant (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: skipped, not
+waited for; fair share then picks again among the rest), and they become RUNNING here with a
+lease. Only what is picked is locked, so a claim costs the same with ten or ten thousand jobs
+waiting. A cap on running jobs per user is checked again under a lock on the user's
 row, so two replicas claiming at once cannot both take a user's last free place.
 """
 
@@ -20,6 +22,9 @@ from qruntime.storage import StoredJob
 from qruntime.storage.clock import database_now
 from qruntime.storage.job_claims import JobClaims, QueuedJob
 from qruntime.storage.signals import Signals
+
+#: Rounds of picking again when another replica holds what was picked.
+LOCK_ROUNDS = 3
 
 
 def claim_jobs(
@@ -40,8 +45,20 @@ def claim_jobs(
     if not heads:
         return []
     running = claims.running_per_owner({job.owner_id for job in heads})
-    free = claims.lock_queued([job.id for job in heads])
-    picked = fair_share.pick(free, running, slots, max_running_per_owner=max_running_per_user)
+    picked: list[QueuedJob] = []
+    for _ in range(LOCK_ROUNDS):
+        wanted = fair_share.pick(
+            heads, running, slots - len(picked), max_running_per_owner=max_running_per_user
+        )
+        if not wanted:
+            break
+        locked = claims.lock_queued([job.id for job in wanted])
+        picked += locked
+        running.update(job.owner_id for job in locked)
+        if len(locked) == len(wanted):
+            break
+        tried = {job.id for job in wanted}
+        heads = [job for job in heads if job.id not in tried]
     if max_running_per_user is not None and picked:
         picked = _within_cap(claims, picked, max_running_per_user)
     until = database_now(session) + timedelta(seconds=lease_seconds)

@@ -24,6 +24,8 @@ from qruntime.storage.server_secrets import shared_secret
 
 log = logging.getLogger("qruntime.server")
 
+#: At most this long a cancel waits for another replica to stop the job (clients time out).
+CANCEL_WAIT_SECONDS = 20.0
 #: Name of the shared secret the dashboard signs its form tokens with.
 FORM_SECRET = "dashboard-form-tokens"
 
@@ -81,7 +83,7 @@ class Services:
             max_concurrent_jobs=settings.max_concurrent_jobs,
             max_log_bytes=settings.max_log_bytes,
             lease_seconds=lease,
-            cancel_wait_seconds=lease + 2 * heartbeat,
+            cancel_wait_seconds=min(lease + 3 * heartbeat, CANCEL_WAIT_SECONDS),
             max_running_jobs_per_user=settings.max_running_jobs_per_user,
         )
         leases = LeaseKeeper(

@@ -106,7 +106,11 @@ class JobRow(Base):
     """A job; ``program_id`` is deliberately no foreign key: jobs outlive deleted programs."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_owner_id_created_at", "owner_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_owner_id_created_at", "owner_id", "created_at"),
+        #: Claims read each user's oldest queued jobs and count running jobs per user.
+        Index("ix_jobs_status_owner_id_created_at", "status", "owner_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     program_id: Mapped[str] = mapped_column(String(80), index=True)

@@ -87,9 +87,24 @@ def get_logs(job_id: str, caller: CurrentUser, services: ServicesDep) -> str:
     return services.jobs.logs(caller, job_id)
 
 
-@router.post("/{job_id}/cancel", responses=error_responses(404, 409))
-async def cancel_job(job_id: str, caller: CurrentUser, services: ServicesDep) -> JobPublic:
+@router.post(
+    "/{job_id}/cancel",
+    responses={
+        202: {
+            "model": JobPublic,
+            "description": "The cancel is recorded, but the replica running the job has not "
+            "stopped it yet (it is gone or unreachable); it ends CANCELLED when that replica "
+            "stops it or, if that replica is gone, when its lease runs out.",
+        },
+        **error_responses(404, 409),
+    },
+)
+async def cancel_job(
+    job_id: str, caller: CurrentUser, services: ServicesDep, response: Response
+) -> JobPublic:
     job = await services.jobs.cancel(caller, job_id)
+    if not job.status.is_terminal():
+        response.status_code = 202
     return JobPublic.of(job)
 
 
