@@ -264,7 +264,7 @@ def test_cluster_page_lists_the_replicas(
     page = open_signed_in(new_page, tokens["alice"], "/ui/backends")
     page.click("nav a:text-is('Cluster')")
     row = page.locator(f"#replicas tr[data-replica-id='{health['replica']}']")
-    expect(row).to_contain_text("(this page)")
+    expect(row).to_contain_text("(serving this page)")
     expect(row).to_contain_text(server.url)
     expect(row).to_contain_text(f"pid {server.process.pid}")
     expect(page.locator("#replicas tbody tr")).to_have_count(1)
