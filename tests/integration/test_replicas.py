@@ -224,6 +224,41 @@ def test_signals_missed_while_the_listener_reconnects_are_caught_up(
     assert finals(events)[0]["status"] == "DONE"
 
 
+def test_a_replica_whose_job_was_taken_over_stops_it_and_records_nothing_more(
+    cluster: Cluster, programs: dict[str, str]
+) -> None:
+    with cluster.client(cluster.servers[0]) as alice:
+        inputs = {"tag": "taken", **LONG, "delay": 0.05}
+        job_id = submit(alice, programs["tagged_publisher"], inputs)["id"]
+        wait_for_job(alice, job_id, ("RUNNING",))
+    owner = cluster.owner(job_id)
+    wait_until(lambda: worker_pids(owner.process.pid), what="the job's worker", server=owner)
+    with cluster.database.session() as session:  # as if another replica had taken it over
+        session.execute(
+            text("UPDATE jobs SET owner_replica = 'r-usurper' WHERE id = :id"), {"id": job_id}
+        )
+    wait_until(
+        lambda: not worker_pids(owner.process.pid),
+        what="the owner to stop the job it lost",
+        server=owner,
+    )
+    seen: list[int] = []
+
+    def settled() -> bool:  # a write already under way when the worker stopped may land
+        seen.append(cluster.stored(job_id).interim_count)
+        return len(seen) > 1 and seen[-1] == seen[-2]
+
+    wait_until(settled, interval=0.5, what="the interim count to settle")
+    taken = cluster.stored(job_id)
+    assert (taken.status.value, taken.owner_replica) == ("RUNNING", "r-usurper")
+    # r-usurper never beats: its lease runs out and a live replica ends the job.
+    with cluster.client(owner) as alice:
+        job = wait_for_job(alice, job_id, server=owner)
+    assert (job["status"], job["reason"]) == ("ERROR", "INTERRUPTED"), job
+    assert "the replica that ran this job is gone (r-usurper" in job["error_message"], job
+    assert job["interim_count"] == taken.interim_count  # the first owner stored nothing more
+
+
 def start_long_jobs(cluster: Cluster, programs: dict[str, str], count: int) -> list[str]:
     with cluster.client(cluster.servers[0]) as alice:
         ids = [
