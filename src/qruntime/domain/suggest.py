@@ -11,7 +11,7 @@ def nearest(word: str, candidates: Iterable[str], *, n: int = 3, cutoff: float =
     return difflib.get_close_matches(word, list(candidates), n=n, cutoff=cutoff)
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+def did_you_mean(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str:
     """``"; did you mean 'x'?"`` for the closest candidate, or an empty string."""
-    found = nearest(word, candidates, n=1)
+    found = nearest(word, candidates, n=1, cutoff=cutoff)
     return f"; did you mean {found[0]!r}?" if found else ""
