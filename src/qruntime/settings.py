@@ -28,6 +28,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(DEFAULT_PORT, ge=0, le=65535)
+    #: PEM certificate (chain) and key: serve HTTPS and WSS instead of HTTP. The 2021 IBM
+    #: client streams interim results only from an ``https`` server (docs/compat.md).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
     data_dir: Path = Path(".qruntime")
     #: SQLAlchemy URL; empty means SQLite (WAL) at ``<data_dir>/qruntime.db``.
     database_url: str | None = None
@@ -139,4 +143,5 @@ class Settings(BaseSettings):
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_certfile else "http"
+        return f"{scheme}://{host}:{self.port}"

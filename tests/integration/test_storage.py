@@ -64,7 +64,7 @@ def test_migrate_twice_is_a_no_op(database: Database) -> None:
     with database.engine.connect() as connection:
         assert set(inspect(connection).get_table_names()) >= TABLES
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
-        assert list(version) == ScriptDirectory.from_config(alembic_config()).get_heads()
+        assert list(version) == [ScriptDirectory.from_config(alembic_config()).get_current_head()]
     with database.session() as session:
         assert UserRepository(session).get(alice.id) == alice
 

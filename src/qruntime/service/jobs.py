@@ -20,11 +20,12 @@ from qruntime.domain.errors import (
     TooLargeError,
     ValidationFailed,
 )
-from qruntime.domain.inputs import validate_inputs
+from qruntime.domain.inputs import check_input_names, validate_inputs
 from qruntime.domain.job import JobStatus
+from qruntime.domain.source import MainSignature
 from qruntime.serialization import decode
 from qruntime.service.principal import Principal
-from qruntime.service.programs import ProgramService, metadata_of
+from qruntime.service.programs import ProgramService, metadata_of, signature_of
 from qruntime.service.scheduler import Scheduler
 from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
 from qruntime.storage.signals import DELETED, Signals
@@ -73,7 +74,7 @@ class JobService:
         backend_info = self._registry.info(backend)
         check_backend_requirements(metadata, backend_info)
         limit = _time_limit(max_execution_time, metadata.max_execution_time)
-        inputs_text = self._check_inputs(inputs, metadata)
+        inputs_text = self._check_inputs(inputs, metadata, signature_of(program))
         with self._db.session() as session:
             jobs = JobRepository(session)
             queued = jobs.count_queued(caller.user_id)
@@ -169,7 +170,9 @@ class JobService:
             if JobRepository(session).delete(job_id):
                 self._signals.changed(session, job_id, DELETED)
 
-    def _check_inputs(self, inputs: Any, metadata: Any) -> str:
+    def _check_inputs(
+        self, inputs: Any, metadata: Any, signature: MainSignature | None = None
+    ) -> str:
         if not isinstance(inputs, dict):
             raise InvalidInputsError(Problem("inputs", "must be a JSON object of name: value"))
         try:
@@ -187,6 +190,7 @@ class JobService:
             decoded = decode(text)
         except SerializationError as exc:
             raise InvalidInputsError(Problem("inputs", str(exc))) from None
+        check_input_names(metadata.spec.parameters, decoded, signature)
         validate_inputs(metadata, decoded)
         return text
 

@@ -98,6 +98,9 @@ class ProgramRow(Base):
     spec: Mapped[dict[str, Any]]
     is_public: Mapped[bool] = mapped_column(Boolean, index=True)
     source: Mapped[str] = mapped_column(Text)
+    #: What ``main`` takes (``MainSignature.to_json``), read from the source at upload;
+    #: NULL for programs stored before it was recorded (read from the source then).
+    main_signature: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

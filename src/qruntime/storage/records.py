@@ -51,6 +51,8 @@ class StoredProgram:
     source: str
     created_at: datetime
     updated_at: datetime
+    #: ``MainSignature.to_json()`` as recorded at upload; None for older programs.
+    main_signature: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> StoredProgram:
@@ -68,6 +70,7 @@ class StoredProgram:
             source=row.source,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            main_signature=row.main_signature,
         )
 
 
