@@ -1,7 +1,7 @@
 """Secrets every replica of a database shares (the dashboard's form-token key).
 
 Revision ID: 0003_issue15_server_secrets
-Revises: 0002_issue15_replicas
+Revises: 0002_issue20_main_signature
 Create Date: 2026-11-28
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_issue15_server_secrets"
-down_revision: str | None = "0002_issue15_replicas"
+down_revision: str | None = "0002_issue20_main_signature"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
