@@ -156,6 +156,11 @@ def test_jobs_submitted_anywhere_stream_from_anywhere_each_interim_once(
             assert log.splitlines().count(f"started {tag}") == 1, log  # it ran once
     for tag, _, _, _ in plans:
         assert cluster.stored(jobs[tag]).status.value == "DONE"
+    for tag, _, deleter, reader in plans[:5]:  # deleted through one replica, gone on another
+        with cluster.client(deleter) as alice, cluster.client(reader) as other:
+            assert alice.delete(f"/jobs/{jobs[tag]}").status_code == 204
+            assert other.get(f"/jobs/{jobs[tag]}").status_code == 404
+            assert other.get(f"/jobs/{jobs[tag]}/stream").status_code == 404
 
 
 def test_cancel_through_another_replica_stops_the_job_where_it_runs(
