@@ -1,7 +1,7 @@
 """The 2021 IBM Quantum client (``qiskit-ibmq-provider`` 0.20.2) in its own virtual environment.
 
 It needs qiskit-terra 0.46 and an old numpy, so it never shares qruntime's venv: the venv is
-built once from ``tests/fixtures/ibmq2021/requirements.txt`` under ``$QRUNTIME_CACHE_DIR``
+built once from ``examples/requirements-ibmq2021.txt`` under ``$QRUNTIME_CACHE_DIR``
 (default ``~/.cache/qruntime``), keyed by those requirements and this Python, and reused.
 """
 
@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REQUIREMENTS = Path(__file__).resolve().parents[1] / "fixtures" / "ibmq2021" / "requirements.txt"
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "examples" / "requirements-ibmq2021.txt"
 BUILD_TIMEOUT = 900
 
 

@@ -25,8 +25,10 @@ from ibmq_client import client_python
 from server_harness import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
-#: The quickstart block of ../shared/seeds/runtime-programs-repo-readme.md, copied verbatim.
+#: The quickstart block of ../shared/seeds/runtime-programs-repo-readme.md, copied verbatim,
+#: and the example the README runs with the 2021 client (the same text).
 QUICKSTART = REPO / "tests" / "fixtures" / "seeds" / "quickstart_seed.py.txt"
+EXAMPLE = REPO / "examples" / "quickstart_2021.py"
 TOUR = REPO / "tests" / "fixtures" / "ibmq2021" / "tour.py"
 SEPARATOR = "=" * 50
 #: The values tour.py sends through a program that echoes them, each back as it went.
@@ -106,7 +108,7 @@ def prepare_quickstart(server: ServerProcess) -> None:
 
 def run_client(client: Path, server: ServerProcess, home: Path) -> subprocess.CompletedProcess:
     script = home / "quickstart_and_tour.py"
-    script.write_text(QUICKSTART.read_text() + "\n" + TOUR.read_text())
+    script.write_text(EXAMPLE.read_text() + "\n" + TOUR.read_text())
     assert server.ca_file is not None
     env = {
         "PATH": os.environ["PATH"],
@@ -121,6 +123,10 @@ def run_client(client: Path, server: ServerProcess, home: Path) -> subprocess.Co
     )
     (home / "client.log").write_text(done.stdout + "\n--- stderr\n" + done.stderr)
     return done
+
+
+def test_the_example_is_the_seed_quickstart_byte_for_byte() -> None:
+    assert EXAMPLE.read_bytes() == QUICKSTART.read_bytes()
 
 
 def checks(lines: list[str]) -> dict[str, str]:
