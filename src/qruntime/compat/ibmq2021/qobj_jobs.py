@@ -75,7 +75,7 @@ def create_job(
 def list_jobs(
     caller: ProjectCaller,
     services: ServicesDep,
-    filter: Annotated[str | None, Query(max_length=64 * 1024)] = None,
+    filter: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> list[dict[str, Any]]:
     """The caller's circuit-runner jobs, newest first, through the client's LoopBack query."""
     query = _query(filter)
