@@ -1121,3 +1121,14 @@ def test_the_secret_scan_finds_an_eq_comparison() -> None:
     good = ast.parse("hmac.compare_digest(submitted_token, expected)\nTOKENS.c.token_hash == h\n")
     assert len(list(secret_comparisons(bad))) == 1
     assert not list(secret_comparisons(good))
+
+
+def test_a_qobj_upload_under_a_taken_job_id(world: World) -> None:
+    """The 2021 client names its job before it uploads the Qobj: an id another user's job has
+    does not exist for the uploader (404, as everywhere), and the owner's own is a 409."""
+    url = fill(JOBS + "/{job_id}/qobj", {**PROJECT, "job_id": world.done_job})
+    params = {"backend": "ibmq_qasm_simulator"}
+    for caller, status, code in ((OTHER, 404, "not_found"), (OWNER, 409, "duplicate")):
+        headers = {"X-Access-Token": world.tokens[caller]}
+        response = world.http.put(url, params=params, headers=headers, content=BELL_QOBJ)
+        assert_error(response, status, code)
