@@ -552,6 +552,7 @@ TABLE: list[Row] = [
     page("POST", "/ui/jobs/{job_id}/cancel",          owner_and_admin(JOB_PAGE), fresh_queued_job),
     page("GET", "/ui/backends",                       same(200)),
     page("GET", "/ui/backends/{name}",                same(200), a_backend),
+    page("GET", "/ui/cluster",                        same(200)),
     # --- the 2021 IBM Quantum client (docs/compat.md): the same rules, its own token header
     everyone("GET", "/api/version", 200),
     Row("POST", "/api/users/loginWithToken", nothing,

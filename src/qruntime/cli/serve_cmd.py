@@ -18,6 +18,7 @@ from qruntime.service.server_lock import (
     hold_server_locks,
 )
 from qruntime.settings import DEFAULT_PORT, Settings
+from qruntime.storage.readiness import DatabaseNotReadyError, check_database_ready
 
 #: Seconds uvicorn waits for open requests (event streams) when asked to stop.
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -96,10 +97,17 @@ def serve(
         raise typer.Exit(2)
     _refuse_broken_catalogue(settings.catalogue_dir)
     locks, listener = _claim(settings)
+    _configure_logging(log_level)
+    try:
+        check_database_ready(settings.resolved_database_url)
+    except DatabaseNotReadyError as exc:
+        listener.close()
+        locks.release()
+        typer.echo(f"error: not starting: {exc}", err=True)
+        raise typer.Exit(2) from None
     if settings.port == 0:  # the kernel chose the port: clients and the lock need the real one
         settings = settings.model_copy(update={"port": listener.getsockname()[1]})
         locks.describe(settings.public_url)
-    _configure_logging(log_level)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,

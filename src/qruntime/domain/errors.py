@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qruntime.domain.suggest import did_you_mean
+
 
 class QRuntimeError(Exception):
     """Base of every error qruntime raises on purpose."""
@@ -86,8 +88,20 @@ class BackendError(QRuntimeError):
 class UnknownBackendError(BackendError, LookupError):
     def __init__(self, name: str, known: list[str]):
         self.name = name
-        sample = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
-        super().__init__(f"unknown backend {name!r}; available backends include: {sample}")
+        # A device's own name (ibm_kyiv, manila) stands for its simulator (fake_kyiv).
+        simulator = "fake_" + name.removeprefix("ibmq_").removeprefix("ibm_")
+        # Backend names share long prefixes (fake_...): only a near-identical name is a typo.
+        suggestion = (
+            f"; did you mean {simulator!r}?"
+            if simulator in known
+            else did_you_mean(name, known, cutoff=0.8)
+        )
+        if not suggestion:
+            sample = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+            suggestion = f"; available backends include: {sample}"
+        super().__init__(
+            f"unknown backend {name!r}{suggestion} (qruntime backends lists all {len(known)})"
+        )
 
 
 class BackendRequirementsError(BackendError, ValidationFailed):
