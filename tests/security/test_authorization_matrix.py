@@ -44,6 +44,7 @@ from qruntime.api import create_app
 from qruntime.backends.registry import BackendRegistry
 from qruntime.domain.errors import NotAuthenticatedError
 from qruntime.service.container import Services
+from qruntime.service.jobs import new_job_id
 from qruntime.service.tokens import hash_token
 from qruntime.service.users import UserService
 from qruntime.settings import Settings
@@ -184,6 +185,7 @@ class Call:
     json: Any = None
     form: dict[str, str] | None = None
     content: bytes | None = None
+    query: dict[str, str] | None = None
 
 
 Target = Callable[["World"], Call]
@@ -410,6 +412,29 @@ def with_content(target: Target, content: bytes) -> Target:
     return build
 
 
+JOBS = "/api/Network/{hub}/Groups/{group}/Projects/{project}/Jobs"
+BELL_QOBJ = (SRC.parents[1] / "tests" / "fixtures" / "ibmq2021" / "bell_qobj.json").read_bytes()
+
+
+def remote_job_body(world: World) -> Call:
+    return Call(dict(PROJECT), json={"backend": {"name": "ibmq_qasm_simulator"}})
+
+
+def a_qobj_upload(world: World) -> Call:
+    """A fresh job id each time (the create step names it), the Bell circuit's Qobj."""
+    params = {**PROJECT, "job_id": new_job_id()}
+    return Call(params, content=BELL_QOBJ, query={"backend": "ibmq_qasm_simulator"})
+
+
+def in_project(target: Target) -> Target:
+    def build(world: World) -> Call:
+        call = target(world)
+        return Call({**PROJECT, **call.params}, call.json, call.form, call.content, call.query)
+
+    build.fresh = getattr(target, "fresh", False)  # type: ignore[attr-defined]
+    return build
+
+
 def compat_job_body(target: Target) -> Target:
     def build(world: World) -> Call:
         program_id = target(world).params["program_id"]
@@ -561,6 +586,17 @@ TABLE: list[Row] = [
     compat("GET", "/api/runtime/jobs/{job_id}/logs",  owner_and_admin(200), done_job),
     compat("POST", "/api/runtime/jobs/{job_id}/cancel", owner_and_admin(204), fresh_queued_job),
     compat("DELETE", "/api/runtime/jobs/{job_id}",    owner_and_admin(204), fresh_finished_job),
+    compat("POST", JOBS,                              same(200), remote_job_body),
+    compat("GET", JOBS + "/status/v/1",               same(200), the_project),
+    compat("PUT", JOBS + "/{job_id}/qobj",            same(200), a_qobj_upload),
+    compat("POST", JOBS + "/{job_id}/jobDataUploaded", owner_and_admin(200), in_project(done_job)),
+    compat("GET", JOBS + "/{job_id}/v/1",             owner_and_admin(200), in_project(done_job)),
+    compat("GET", JOBS + "/{job_id}/status/v/1",      owner_and_admin(200), in_project(done_job)),
+    compat("GET", JOBS + "/{job_id}/properties",      owner_and_admin(200), in_project(done_job)),
+    compat("POST", JOBS + "/{job_id}/cancel",         owner_and_admin(200),
+           in_project(fresh_queued_job)),
+    compat("DELETE", JOBS + "/{job_id}",              owner_and_admin(204),
+           in_project(fresh_finished_job)),
     compat("WS", "/api/runtime/stream/jobs/{job_id}", owner_and_admin(200), done_job),
     compat("WS", "/api/ws/jobs/{job_id}/status/v/1",  owner_and_admin(200), done_job),
 ]
@@ -634,7 +670,8 @@ class World:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One job slot, so that one long job keeps every job the cells submit QUEUED."""
     base = tmp_path_factory.mktemp("authorization")
-    with running_server(base, max_concurrent_jobs=1) as server:
+    catalogue = ["--catalogue", str(SRC.parents[1] / "runtime")]  # circuit-runner, for Qobj jobs
+    with running_server(base, max_concurrent_jobs=1, extra_args=catalogue) as server:
         yield server
 
 
@@ -848,7 +885,13 @@ def test_authorization(cell: Cell, world: World) -> None:
         data = form if is_page(row.path) else None
         body = dict(attempt.form) if is_compat(row.path) and row.signs_in else call.json
         request = world.http.build_request(
-            row.method, url, headers=headers, json=body, data=data, content=call.content
+            row.method,
+            url,
+            headers=headers,
+            json=body,
+            data=data,
+            content=call.content,
+            params=call.query,
         )
         response = world.http.send(request, stream=True)
         try:
@@ -1079,3 +1122,14 @@ def test_the_secret_scan_finds_an_eq_comparison() -> None:
     good = ast.parse("hmac.compare_digest(submitted_token, expected)\nTOKENS.c.token_hash == h\n")
     assert len(list(secret_comparisons(bad))) == 1
     assert not list(secret_comparisons(good))
+
+
+def test_a_qobj_upload_under_a_taken_job_id(world: World) -> None:
+    """The 2021 client names its job before it uploads the Qobj: an id another user's job has
+    does not exist for the uploader (404, as everywhere), and the owner's own is a 409."""
+    url = fill(JOBS + "/{job_id}/qobj", {**PROJECT, "job_id": world.done_job})
+    params = {"backend": "ibmq_qasm_simulator"}
+    for caller, status, code in ((OTHER, 404, "not_found"), (OWNER, 409, "duplicate")):
+        headers = {"X-Access-Token": world.tokens[caller]}
+        response = world.http.put(url, params=params, headers=headers, content=BELL_QOBJ)
+        assert_error(response, status, code)

@@ -256,7 +256,7 @@ class Table2021(CodecTable):
         budget = Budget(max_bytes)
         super().__init__(
             (
-                Codec("datetime", isa(dt.date), dt.date.isoformat, _read_datetime),
+                Codec("datetime", isa(dt.date), lambda moment: moment.isoformat(), _read_datetime),
                 Codec("complex", isa(complex), lambda c: [c.real, c.imag], _read_complex),
                 Codec("ndarray", isa(np.ndarray), _write_ndarray, _reader_of_ndarray(budget)),
                 Codec("set", isa(set, frozenset), list, lambda v: set(expect(v, list, "a list"))),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import uuid
 from collections.abc import Collection
 from typing import Any
@@ -31,6 +32,8 @@ from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
 from qruntime.storage.signals import DELETED, Signals
 
 PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
+#: What a job id looks like: ``j-`` and 20 random hex digits.
+JOB_ID = re.compile(r"j-[0-9a-f]{20}")
 FINISHED = (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
 
 
@@ -67,8 +70,15 @@ class JobService:
         backend: str,
         inputs: Any,
         max_execution_time: float | None = None,
+        job_id: str | None = None,
     ) -> StoredJob:
-        """Refuse anything invalid before the job is stored; then queue it."""
+        """Refuse anything invalid before the job is stored; then queue it.
+
+        ``job_id`` is an id chosen ahead with :func:`new_job_id` (a client that names its job
+        before sending it); a taken one is a DuplicateError, nothing is stored.
+        """
+        if job_id is not None and not JOB_ID.fullmatch(job_id):
+            raise InvalidJobRequestError(Problem("job_id", f"{job_id!r} is not a job id"))
         program = self._programs.get(caller, program_id)
         metadata = metadata_of(program)
         backend_info = self._registry.info(backend)
@@ -85,7 +95,7 @@ class JobService:
                     "wait for some to start or cancel them"
                 )
             job = jobs.add(
-                id=f"j-{uuid.uuid4().hex[:20]}",
+                id=job_id or new_job_id(),
                 program_id=program.id,
                 program_name=program.name,
                 owner_id=caller.user_id,
@@ -193,6 +203,10 @@ class JobService:
         check_input_names(metadata.spec.parameters, decoded, signature)
         validate_inputs(metadata, decoded)
         return text
+
+
+def new_job_id() -> str:
+    return f"j-{uuid.uuid4().hex[:20]}"
 
 
 def _time_limit(requested: float | None, program_limit: int) -> float:

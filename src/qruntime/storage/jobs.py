@@ -62,24 +62,32 @@ class JobRepository:
         source: str,
         max_execution_time: float,
     ) -> StoredJob:
-        """A new ``QUEUED`` job; ``source`` is the program's source at submit time."""
-        self._session.execute(
-            insert(JOBS).values(
-                id=id,
-                program_id=program_id,
-                program_name=program_name,
-                owner_id=owner_id,
-                backend=backend,
-                status=JobStatus.QUEUED.value,
-                inputs=inputs,
-                source=source,
-                max_execution_time=max_execution_time,
-                created_at=utcnow(),
-                interim_count=0,
-                log_bytes=0,
-                log_truncated=False,
-            )
-        )
+        """A new ``QUEUED`` job; ``source`` is the program's source at submit time.
+
+        An ``id`` that is taken raises DuplicateError (callers may choose ids ahead).
+        """
+        row = {
+            "id": id,
+            "program_id": program_id,
+            "program_name": program_name,
+            "owner_id": owner_id,
+            "backend": backend,
+            "status": JobStatus.QUEUED.value,
+            "inputs": inputs,
+            "source": source,
+            "max_execution_time": max_execution_time,
+            "created_at": utcnow(),
+            "interim_count": 0,
+            "log_bytes": 0,
+            "log_truncated": False,
+        }
+        try:
+            with self._session.begin_nested():
+                self._session.execute(insert(JOBS).values(**row))
+        except IntegrityError as exc:
+            if self._exists(id):
+                raise DuplicateError(f"a job with id {id!r} already exists") from exc
+            raise
         return self._require(id)
 
     def get(self, job_id: str) -> StoredJob | None:

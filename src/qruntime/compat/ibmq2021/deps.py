@@ -4,6 +4,7 @@ hub/group/project every user belongs to."""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 from fastapi import Depends, Path
@@ -15,7 +16,7 @@ from qruntime.service.principal import Principal
 
 HUB, GROUP, PROJECT = "ibm-q", "open", "main"
 #: The OpenAPI tag of every route of this dialect.
-TAGS: list[str | object] = ["ibmq-provider 2021"]
+TAGS: list[str | Enum] = ["ibmq-provider 2021"]
 ACCESS_TOKEN_HEADER = "X-Access-Token"
 
 _access_token = APIKeyHeader(

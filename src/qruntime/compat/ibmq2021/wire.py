@@ -7,8 +7,10 @@ Field names and status words are the ones qiskit-ibmq-provider 0.20 parses (its
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from typing import Any
 
+from qruntime import __version__
 from qruntime.api.schemas import iso
 from qruntime.compat.common.backend_names import BackendNames
 from qruntime.compat.common.envelopes import from_native_or_note
@@ -45,8 +47,9 @@ QOBJ_STATUS = StatusWords(
     },
     by_reason={},
 )
-#: A Qobj job's kind: its Qobj and result travel through the "object storage" URLs.
-QOBJ_KIND = "q-object-external-storage"
+#: A Qobj job's kind: the client uploads its Qobj to the "object storage" URL it is given
+#: either way; with this kind it reads the result from the job itself (``qObjectResult``).
+QOBJ_KIND = "q-object"
 
 
 def program_json(program: StoredProgram, *, with_source: bool = False) -> dict[str, Any]:
@@ -80,12 +83,13 @@ def runtime_job_json(job: StoredJob) -> dict[str, Any]:
     }
 
 
-def qobj_job_json(job: StoredJob) -> dict[str, Any]:
+def qobj_job_json(job: StoredJob, result: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": job.id,
         "kind": QOBJ_KIND,
         "status": QOBJ_STATUS.of(job),
-        "creationDate": iso(job.created_at),
+        # to the microsecond: the client pages through listings by creation date
+        "creationDate": job.created_at.astimezone(dt.UTC).isoformat(),
         "backend": {"name": NAMES.to_dialect(job.backend)},
         "name": None,
         "tags": [],
@@ -94,7 +98,11 @@ def qobj_job_json(job: StoredJob) -> dict[str, Any]:
         "allowObjectStorage": True,
         "liveDataEnabled": False,
         "timePerStep": _time_per_step(job),
+        # the client re-reads the job until this is set; qruntime knows its own version only
+        "clientInfo": {"name": "qruntime", "version": __version__},
     }
+    if result is not None:
+        body["qObjectResult"] = result
     if job.status in (JobStatus.ERROR, JobStatus.CANCELLED) and job.error_message:
         body["error"] = {"message": job.error_message, "code": str(job.reason or job.status)}
     return body
