@@ -333,3 +333,35 @@ def test_mistyped_job_ids_backends_and_commands_get_the_nearest_name(cli, hello_
     command = cli("progams")
     assert command.returncode == 2
     assert "No such command 'progams'. Did you mean 'programs'" in command.stderr
+
+
+def test_a_missing_module_names_what_jobs_can_import_and_empty_logs_say_so(cli, tmp_path):
+    source = tmp_path / "imports_missing.py"
+    source.write_text(
+        "import qrt_no_such_module\n\n\ndef main(backend, user_messenger):\n    pass\n"
+    )
+    meta = {
+        "name": "imports-missing",
+        "description": "Imports nothing real.",
+        "max_execution_time": 60,
+    }
+    (tmp_path / "imports_missing.json").write_text(json.dumps(meta))
+    program_id = cli("upload", source).stdout.strip()
+
+    proc = cli("run", program_id, "--json")
+    assert proc.returncode == 1, proc.stderr
+    job_id = json.loads(proc.stdout.splitlines()[0])["id"]
+    assert "ModuleNotFoundError: No module named 'qrt_no_such_module'" in proc.stderr
+    assert "'qrt_no_such_module' is not installed where jobs run" in proc.stderr
+    assert re.search(r"qiskit 2\.\d+\.\d+, qiskit-aer \d", proc.stderr), proc.stderr
+    assert "`qruntime environment` lists them all" in proc.stderr
+
+    logs = cli("logs", job_id)
+    assert (logs.returncode, logs.stdout) == (0, ""), logs.stderr
+    assert logs.stderr == f"no output: job {job_id} has printed nothing (yet)\n"
+
+    environment = cli("environment", "--json")
+    assert environment.returncode == 0, environment.stderr
+    packages = {p["name"]: p["version"] for p in json.loads(environment.stdout)["packages"]}
+    assert packages["qiskit"].startswith("2.") and "qiskit-aer" in packages
+    assert "qrt-no-such-module" not in packages
