@@ -304,6 +304,12 @@ def test_names_work_where_ids_do_and_uploads_do_not_pile_up(cli, admin, tmp_path
     assert program_id in ambiguous.stderr and copy_id in ambiguous.stderr
     assert cli("delete", copy_id).returncode == 0
 
+    # A program published under its bare name (the catalogue's way) is not an upload to replace.
+    bare_id = upload(admin, "hello_world", bare_name=True, name="bare-one", is_public=True)["id"]
+    beside = cli("upload", write_program(tmp_path, "bare-one"), "--replace")
+    assert beside.returncode == 0 and beside.stdout.strip() not in ("", bare_id), beside.stderr
+    assert admin.get(f"/programs/{bare_id}").json()["description"] == "A sample runtime program."
+
     unknown = cli("run", "name-lookp")
     assert_error(unknown, 2, "no program has the id or name 'name-lookp'; the nearest:")
     assert f"  {program_id}  (name name-lookup, yours, private" in unknown.stderr
