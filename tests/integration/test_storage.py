@@ -36,7 +36,7 @@ from qruntime.storage import (
 from qruntime.storage.database import alembic_config
 from qruntime.storage.models import Base, UTCDateTime
 
-TABLES = {"users", "tokens", "programs", "jobs", "interim_results", "log_lines"}
+TABLES = {"users", "tokens", "programs", "jobs", "interim_results", "log_lines", "replicas"}
 
 
 @pytest.fixture(params=BACKENDS)

@@ -19,6 +19,7 @@ from qruntime.api.routers import (
     stream,
     users,
 )
+from qruntime.compat import install_compat
 from qruntime.service.container import Services
 from qruntime.settings import Settings
 from qruntime.web.mount import install_dashboard
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.add_middleware(BodySizeLimit, limit=body_limit)
     for module in (health, programs, jobs, stream, backends, environment, users):
         app.include_router(module.router)
+    install_compat(app)
     install_dashboard(app)
     return app
 

@@ -6,6 +6,7 @@ QRuntimeError
 │   ├── InvalidSourceError       program source cannot be accepted
 │   └── InvalidInputsError       job inputs do not satisfy spec.parameters
 ├── SerializationError           a payload cannot be encoded or decoded
+│   └── NotTranslatableError     a stored value has no form in the client's dialect
 ├── BackendError
 │   ├── UnknownBackendError      no backend has that name
 │   └── BackendRequirementsError backend does not meet the program's requirements
@@ -74,6 +75,10 @@ class InvalidInputsError(ValidationFailed):
 
 class SerializationError(QRuntimeError, ValueError):
     """A value cannot be encoded, or a payload cannot be decoded safely."""
+
+
+class NotTranslatableError(SerializationError):
+    """A stored value (a result, an interim result) has no form in a client's older dialect."""
 
 
 class BackendError(QRuntimeError):

@@ -28,6 +28,7 @@ from qruntime.service.principal import Principal
 from qruntime.service.programs import ProgramService, metadata_of, signature_of
 from qruntime.service.scheduler import Scheduler
 from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
+from qruntime.storage.signals import DELETED, Signals
 
 PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINISHED = (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
@@ -54,6 +55,7 @@ class JobService:
         self._programs = programs
         self._registry = registry
         self._scheduler = scheduler
+        self._signals = Signals(scheduler.replica_id)
         self._max_inputs_bytes = max_inputs_bytes
         self._max_queued = max_queued_jobs_per_user
 
@@ -75,7 +77,7 @@ class JobService:
         inputs_text = self._check_inputs(inputs, metadata, signature_of(program))
         with self._db.session() as session:
             jobs = JobRepository(session)
-            _, queued = jobs.list(owner_id=caller.user_id, limit=0, statuses=[JobStatus.QUEUED])
+            queued = jobs.count_queued(caller.user_id)
             if queued >= self._max_queued:
                 raise QuotaExceededError(
                     f"you already have {queued} queued jobs, the limit per user "
@@ -92,6 +94,7 @@ class JobService:
                 source=program.source,
                 max_execution_time=limit,
             )
+            self._signals.queued(session, job.id)
         self._scheduler.wake()
         return job
 
@@ -164,7 +167,8 @@ class JobService:
         if not job.status.is_terminal():
             raise InvalidStateError(f"job {job_id!r} is {job.status}; cancel it before deleting it")
         with self._db.session() as session:
-            JobRepository(session).delete(job_id)
+            if JobRepository(session).delete(job_id):
+                self._signals.changed(session, job_id, DELETED)
 
     def _check_inputs(
         self, inputs: Any, metadata: Any, signature: MainSignature | None = None

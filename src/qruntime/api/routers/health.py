@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from qruntime import __version__
 from qruntime.api.deps import ServicesDep
-from qruntime.api.schemas import Health
+from qruntime.api.schemas import Health, ReplicaPublic
 
 router = APIRouter(tags=["health"])
 
@@ -18,4 +18,6 @@ def health(services: ServicesDep) -> Health:
         version=__version__,
         database=services.db.dialect,
         sandbox=services.sandbox_report(),
+        replica=services.replicas.identity.id,
+        replicas=[ReplicaPublic.of(replica) for replica in services.replicas.list()],
     )

@@ -4,7 +4,7 @@ Programs stored before this revision keep NULL: the service reads their source w
 the signature, so nothing has to be parsed here.
 
 Revision ID: 0002_issue20_main_signature
-Revises: 0001
+Revises: 0002_issue15_replicas
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002_issue20_main_signature"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002_issue15_replicas"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
