@@ -3,7 +3,9 @@
 ``qruntime serve --catalogue runtime`` publishes ``sample-program`` (and the rest of the
 catalogue); the quickstart also deletes a program with the id ``id-to-delete``, so this uploads
 a throwaway one under that id (a bare id needs the admin account that ``qruntime serve`` saves
-on first start). Run it from the repository root.
+on first start). The quickstart uploads its own copy of ``sample-program`` every time it runs;
+this removes the copies earlier runs left, so the two together always leave one. Run it from the
+repository root.
 """
 
 import json
@@ -14,6 +16,13 @@ from qruntime import RuntimeDuplicateProgramError, load_account
 runtime = load_account().runtime
 source = Path("runtime/sample_program.py")
 metadata = json.loads(Path("runtime/sample_program.json").read_text())
+me = runtime.current_user()["name"]
+
+for program in runtime.programs(refresh=True, limit=None):
+    # The catalogue's is public under the bare id; the quickstart's copies have a suffix.
+    if program.name == "sample-program" and program.owner == me and not program.is_public:
+        runtime.delete_program(program.program_id)
+        print(f"removed {program.program_id}, left by an earlier quickstart run")
 
 try:
     runtime.upload_program(

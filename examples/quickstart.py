@@ -38,3 +38,6 @@ print(job.status())
 
 # Get results
 result = job.result()
+
+# Print the result (the one line not in the seed, which fetched it without printing it)
+print(result)

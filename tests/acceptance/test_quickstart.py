@@ -40,10 +40,15 @@ def run_example(server: ServerProcess, name: str) -> subprocess.CompletedProcess
     )
 
 
-def test_quickstart_differs_from_the_seed_only_in_login_and_backend():
+def test_quickstart_differs_from_the_seed_only_in_login_backend_and_printing_the_result():
     seed = SEED.read_text().splitlines()
     ours = (REPO / "examples" / "quickstart.py").read_text().splitlines()
-    changed = [(a, b) for a, b in zip(seed, ours, strict=True) if a != b]
+    assert ours[len(seed) :] == [
+        "",
+        "# Print the result (the one line not in the seed, which fetched it without printing it)",
+        "print(result)",
+    ]
+    changed = [(a, b) for a, b in zip(seed, ours[: len(seed)], strict=True) if a != b]
     assert changed == [
         ("from qiskit import IBMQ", "from qruntime import load_account"),
         ("provider = IBMQ.load_account()", "provider = load_account()"),
@@ -62,6 +67,7 @@ def test_quickstart_runs_against_a_fresh_server(server: ServerProcess):
 
     assert done.returncode == 0, done.stderr + server.log()
     lines = done.stdout.splitlines()
+    assert lines[-1] == "All done!"  # the result, printed
     assert re.fullmatch(r"sample-program-[a-z0-9]{6}", lines[0])
     uploaded = lines[0]
     assert f"{uploaded}:" in lines and "sample-program:" in lines  # pprint_programs
@@ -78,3 +84,11 @@ def test_quickstart_runs_against_a_fresh_server(server: ServerProcess):
         assert [job["status"] for job in jobs] == ["DONE"]
         assert jobs[0]["backend"] == "fake_montreal"
         assert client.get(f"/jobs/{jobs[0]['id']}/results").json() == "All done!"
+
+    again = run_example(server, "prepare_quickstart.py")  # the README's two commands, again
+    assert f"removed {uploaded}, left by an earlier quickstart run" in again.stdout, again.stderr
+    assert run_example(server, "quickstart.py").returncode == 0
+    with server.client() as client:
+        programs = client.get("/programs", params={"limit": 100}).json()["programs"]
+        copies = [p["id"] for p in programs if p["name"] == "sample-program"]
+        assert len(copies) == 2, copies  # the catalogue's and one upload: no pile of them

@@ -101,6 +101,42 @@ def test_run_hello_world_from_its_page(
     expect(page.locator("#interims tbody tr")).to_have_count(2)
     expect(page.locator("#cancel-form")).to_be_hidden()
 
+    # hello-world publishes counts dictionaries: the latest as a histogram, and the
+    # probability of its top outcomes (at most four) at each iteration.
+    counts = page.locator("#counts-plot")
+    expect(counts.locator(".barlayer .point").first).to_be_visible()
+    expect(counts.locator(".g-x2title")).to_have_text("iteration")
+    expect(counts.locator(".g-y2title")).to_have_text("probability")
+    lines = counts.locator(".scatterlayer .trace")
+    expect(lines).not_to_have_count(0)
+    assert lines.count() <= 4
+    expect(counts.locator(".scatterlayer .trace").first.locator(".point")).to_have_count(2)
+    expect(page.locator("#plot-empty")).to_be_hidden()
+
+    collect = "messages => window.qruntimeSeries.collectCounts(messages)"
+    messages = [
+        {"seq": 1, "data": {"iteration": 0, "counts": {"00": 30, "11": 10}}},
+        {"seq": 2, "data": {"note": "no counts here"}},
+        {"seq": 3, "data": {"iteration": 1, "counts": {"00": 5, "01": 5, "11": 10}}},
+    ]
+    assert page.evaluate(collect, messages) == {
+        "field": "counts",
+        "xLabel": "iteration",
+        "latest": {"outcomes": ["11", "00", "01"], "values": [10, 5, 5]},
+        "top": [
+            {"outcome": "11", "x": [0, 1], "y": [0.25, 0.5]},
+            {"outcome": "00", "x": [0, 1], "y": [0.75, 0.25]},
+            {"outcome": "01", "x": [0, 1], "y": [0, 0.25]},
+        ],
+    }
+    quasi = [{"seq": 4, "data": {"0x3": 0.6, "0x0": 0.4}}]
+    assert page.evaluate(collect, quasi)["latest"] == {
+        "outcomes": ["0x3", "0x0"],
+        "values": [0.6, 0.4],
+    }
+    not_counts = [{"seq": 5, "data": {"counts": {"up": 3}}}, {"seq": 6, "data": {"c": {"01": -1}}}]
+    assert page.evaluate(collect, not_counts) is None
+
 
 def test_interim_results_arrive_live_and_are_plotted(
     new_page: Any,

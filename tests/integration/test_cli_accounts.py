@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import qruntime
+from qruntime.settings import DEFAULT_PORT
 from repo_paths import QRUNTIME
 from server_harness import ServerProcess
 
@@ -120,3 +122,10 @@ def test_remove_forgets_an_account_and_says_what_the_default_is(
     assert unknown.returncode == 2
     assert unknown.stderr.startswith("error: no qruntime account named 'mine'"), unknown.stderr
     cli(server, "account", "use", server.url)
+
+
+def test_version_and_the_default_port_in_help(server: ServerProcess) -> None:
+    version = cli(server, "--version")
+    assert (version.returncode, version.stdout) == (0, f"qruntime {qruntime.__version__}\n")
+    helped = cli(server, "account", "save", "--help")
+    assert f"http://127.0.0.1:{DEFAULT_PORT}" in helped.stdout, helped.stdout

@@ -304,6 +304,12 @@ def test_names_work_where_ids_do_and_uploads_do_not_pile_up(cli, admin, tmp_path
     assert program_id in ambiguous.stderr and copy_id in ambiguous.stderr
     assert cli("delete", copy_id).returncode == 0
 
+    # A program published under its bare name (the catalogue's way) is not an upload to replace.
+    bare_id = upload(admin, "hello_world", bare_name=True, name="bare-one", is_public=True)["id"]
+    beside = cli("upload", write_program(tmp_path, "bare-one"), "--replace")
+    assert beside.returncode == 0 and beside.stdout.strip() not in ("", bare_id), beside.stderr
+    assert admin.get(f"/programs/{bare_id}").json()["description"] == "A sample runtime program."
+
     unknown = cli("run", "name-lookp")
     assert_error(unknown, 2, "no program has the id or name 'name-lookp'; the nearest:")
     assert f"  {program_id}  (name name-lookup, yours, private" in unknown.stderr
@@ -333,3 +339,35 @@ def test_mistyped_job_ids_backends_and_commands_get_the_nearest_name(cli, hello_
     command = cli("progams")
     assert command.returncode == 2
     assert "No such command 'progams'. Did you mean 'programs'" in command.stderr
+
+
+def test_a_missing_module_names_what_jobs_can_import_and_empty_logs_say_so(cli, tmp_path):
+    source = tmp_path / "imports_missing.py"
+    source.write_text(
+        "import qrt_no_such_module\n\n\ndef main(backend, user_messenger):\n    pass\n"
+    )
+    meta = {
+        "name": "imports-missing",
+        "description": "Imports nothing real.",
+        "max_execution_time": 60,
+    }
+    (tmp_path / "imports_missing.json").write_text(json.dumps(meta))
+    program_id = cli("upload", source).stdout.strip()
+
+    proc = cli("run", program_id, "--json")
+    assert proc.returncode == 1, proc.stderr
+    job_id = json.loads(proc.stdout.splitlines()[0])["id"]
+    assert "ModuleNotFoundError: No module named 'qrt_no_such_module'" in proc.stderr
+    assert "'qrt_no_such_module' is not installed where jobs run" in proc.stderr
+    assert re.search(r"qiskit 2\.\d+\.\d+, qiskit-aer \d", proc.stderr), proc.stderr
+    assert "`qruntime environment` lists them all" in proc.stderr
+
+    logs = cli("logs", job_id)
+    assert (logs.returncode, logs.stdout) == (0, ""), logs.stderr
+    assert logs.stderr == f"no output: job {job_id} has printed nothing (yet)\n"
+
+    environment = cli("environment", "--json")
+    assert environment.returncode == 0, environment.stderr
+    packages = {p["name"]: p["version"] for p in json.loads(environment.stdout)["packages"]}
+    assert packages["qiskit"].startswith("2.") and "qiskit-aer" in packages
+    assert "qrt-no-such-module" not in packages

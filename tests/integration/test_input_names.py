@@ -51,7 +51,7 @@ def test_unknown_names_are_refused_also_for_programs_stored_before_the_signature
         # As if stored by a server from before revision 0002: no recorded signature.
         database = Database(sqlite_url(server.data_dir / "qruntime.db"))
         with database.engine.begin() as connection:
-            command.downgrade(alembic_config(connection), "0001")
+            command.downgrade(alembic_config(connection), "-1")  # before 0002_issue20
             columns = {c["name"] for c in inspect(connection).get_columns("programs")}
             assert "main_signature" not in columns
         database.dispose()

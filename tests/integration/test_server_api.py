@@ -109,6 +109,7 @@ AUTHENTICATED_ROUTES = [
     ("DELETE", "/jobs/j-0"),
     ("GET", "/backends"),
     ("GET", "/backends/aer_simulator"),
+    ("GET", "/environment"),
     ("GET", "/users/me"),
     ("POST", "/users"),
     ("GET", "/users"),

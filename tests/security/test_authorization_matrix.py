@@ -509,6 +509,7 @@ TABLE: list[Row] = [
     api("DELETE", "/jobs/{job_id}",                   owner_and_admin(204), fresh_finished_job),
     # --- backends, users, tokens
     api("GET", "/backends",                           same(200)),
+    api("GET", "/environment",                        same(200)),
     api("GET", "/backends/{name}",                    same(200), a_backend),
     api("GET", "/users/me",                           same(200)),
     api("POST", "/users",                             admin_only(201), new_user_body),

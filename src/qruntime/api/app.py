@@ -10,7 +10,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qruntime import __version__
 from qruntime.api.errors import error_response, install_error_handlers
-from qruntime.api.routers import backends, health, jobs, programs, stream, users
+from qruntime.api.routers import (
+    backends,
+    environment,
+    health,
+    jobs,
+    programs,
+    stream,
+    users,
+)
 from qruntime.compat import install_compat
 from qruntime.service.container import Services
 from qruntime.settings import Settings
@@ -45,7 +53,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     install_error_handlers(app)
     body_limit = 2 * max(settings.max_inputs_bytes, settings.max_source_bytes) + _BODY_OVERHEAD
     app.add_middleware(BodySizeLimit, limit=body_limit)
-    for module in (health, programs, jobs, stream, backends, users):
+    for module in (health, programs, jobs, stream, backends, environment, users):
         app.include_router(module.router)
     install_compat(app)
     install_dashboard(app)

@@ -209,6 +209,18 @@ class BackendsPublic(BaseModel):
     backends: list[dict[str, Any]]
 
 
+class PackagePublic(BaseModel):
+    name: str
+    version: str
+
+
+class EnvironmentPublic(BaseModel):
+    """What jobs can import: the server's Python and its installed distributions."""
+
+    python: str
+    packages: list[PackagePublic]
+
+
 class SandboxProtection(BaseModel):
     name: str
     active: bool

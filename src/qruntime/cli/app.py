@@ -15,6 +15,7 @@ from qruntime.cli import (
     cancel_cmd,
     catalogue_cmd,
     delete_cmd,
+    environment_cmd,
     job_cmd,
     jobs_cmd,
     logs_cmd,
@@ -87,6 +88,7 @@ app.command("logs")(logs_cmd.logs)
 app.command("cancel")(cancel_cmd.cancel)
 # Backends, accounts, users; local runs and the server itself.
 app.command("backends")(backends_cmd.backends)
+app.command("environment")(environment_cmd.environment)
 app.add_typer(account_cmd.account)
 app.add_typer(admin_cmd.admin)
 app.command("run-local")(run_local_cmd.run_local)

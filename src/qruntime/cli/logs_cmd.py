@@ -20,4 +20,7 @@ def logs(
     """Print a job's stdout and stderr lines, as the server keeps them."""
     with connect(url, token) as service:
         text = find_job(service, job_id).logs()
-    typer.echo(text, nl=bool(text) and not text.endswith("\n"))
+    if not text:
+        typer.echo(f"no output: job {job_id} has printed nothing (yet)", err=True)
+        return
+    typer.echo(text, nl=not text.endswith("\n"))

@@ -5,20 +5,15 @@ from __future__ import annotations
 import logging
 import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
-from qruntime.service.server_lock import (
-    PortUnavailableError,
-    ServerAlreadyRunningError,
-    ServerLocks,
-    bind_listener,
-    hold_server_locks,
-)
 from qruntime.settings import DEFAULT_PORT, Settings
-from qruntime.storage.readiness import DatabaseNotReadyError, check_database_ready
+
+if TYPE_CHECKING:
+    from qruntime.service.server_lock import ServerLocks
 
 #: Seconds uvicorn waits for open requests (event streams) when asked to stop.
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -74,6 +69,7 @@ def serve(
     import uvicorn
 
     from qruntime.api import create_app
+    from qruntime.storage.readiness import DatabaseNotReadyError, check_database_ready
 
     flags: dict[str, Any] = {
         "host": host,
@@ -126,6 +122,13 @@ def serve(
 
 def _claim(settings: Settings) -> tuple[ServerLocks, socket.socket]:
     """The data dir (and SQLite file) locked and the port bound, before any job is touched."""
+    from qruntime.service.server_lock import (
+        PortUnavailableError,
+        ServerAlreadyRunningError,
+        bind_listener,
+        hold_server_locks,
+    )
+
     try:
         locks = hold_server_locks(
             settings.data_dir, settings.resolved_database_url, settings.public_url

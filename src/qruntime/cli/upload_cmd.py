@@ -58,7 +58,7 @@ def upload(
     if public:
         meta["is_public"] = True
     with connect(url, token) as service:
-        owned = [] if copy else owned_programs_named(service, meta["name"])
+        owned = [] if copy else owned_programs_named(service, meta["name"], bare=bare_name)
         if len(owned) == 1 and replace:
             service.update_program(owned[0].program_id, data=source, metadata=meta)
             typer.echo(owned[0].program_id)

@@ -66,11 +66,19 @@ def resolve_program(service: RuntimeService, ref: str) -> RuntimeProgram:
     raise RuntimeProgramNotFound(f"no program has the id or name {ref!r}{listing}", status_code=404)
 
 
-def owned_programs_named(service: RuntimeService, name: str) -> list[RuntimeProgram]:
-    """Your programs called ``name`` (an upload of that name would make one more)."""
+def owned_programs_named(
+    service: RuntimeService, name: str, *, bare: bool = False
+) -> list[RuntimeProgram]:
+    """Your uploads called ``name`` (an upload of that name would make one more).
+
+    A program whose id is its bare name (the catalogue, published by an admin) counts only
+    when ``bare``: an ordinary upload never replaces a published program.
+    """
     me = service.current_user()["name"]
     return [
-        p for p in service.programs(refresh=True, limit=None) if p.name == name and p.owner == me
+        p
+        for p in service.programs(refresh=True, limit=None)
+        if p.name == name and p.owner == me and (p.program_id == name) == bare
     ]
 
 

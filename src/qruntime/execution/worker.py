@@ -21,6 +21,7 @@ from types import TracebackType
 
 from qruntime.backends import get_backend
 from qruntime.execution import linux
+from qruntime.execution.environment import missing_module_hint
 from qruntime.execution.exits import EXIT_EVENT_PIPE_LOST, EXIT_SUPERVISOR_GONE
 from qruntime.execution.limits import JobLimits, result_too_large
 from qruntime.execution.messenger import UserMessenger
@@ -79,7 +80,10 @@ def run_job(
         module = load_program(request.source, request.program_name)
         result = module.main(backend, messenger, **inputs)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from a program are failures too
-        messenger.finish(_error(_program_traceback(exc, filename)))
+        message = _program_traceback(exc, filename)
+        if isinstance(exc, ModuleNotFoundError):
+            message += "\n\n" + missing_module_hint(exc.name)
+        messenger.finish(_error(message))
         return 1
     if result is None and messenger.final_data is not None:
         data = messenger.final_data

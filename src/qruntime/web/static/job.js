@@ -108,27 +108,66 @@
   }
 
   function drawPlot() {
+    if (typeof Plotly === "undefined") return;
+    const drewSeries = drawSeries();
+    const drewCounts = drawCounts();
+    if (drewSeries || drewCounts) $("plot-empty").hidden = true;
+  }
+
+  const plotLayout = {
+    margin: { l: 60, r: 20, t: 10, b: 40 },
+    showlegend: false,
+    font: { family: "system-ui, sans-serif", size: 12 },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "#fafbfc",
+  };
+
+  function drawSeries() {
     const { xLabel, series } = window.qruntimeSeries.collectSeries(messages);
-    if (!series.length || typeof Plotly === "undefined") return;
+    if (!series.length) return false;
     const shown = series.slice(0, MAX_SERIES);
     const traces = shown.map((s, i) => ({
       type: "scatter", mode: "lines+markers", name: plotText(s.name), x: s.x, y: s.y,
       xaxis: "x", yaxis: i ? "y" + (i + 1) : "y", marker: { size: 5 },
     }));
     const layout = {
+      ...plotLayout,
       height: 240 + 150 * (shown.length - 1),
-      margin: { l: 60, r: 20, t: 10, b: 40 },
       grid: { rows: shown.length, columns: 1, subplots: shown.map((_, i) => [i ? "xy" + (i + 1) : "xy"]), roworder: "top to bottom" },
       xaxis: { title: { text: xLabel } },
-      showlegend: false,
-      font: { family: "system-ui, sans-serif", size: 12 },
-      paper_bgcolor: "rgba(0,0,0,0)",
-      plot_bgcolor: "#fafbfc",
     };
     shown.forEach((s, i) => { layout[i ? "yaxis" + (i + 1) : "yaxis"] = { title: { text: plotText(s.name) } }; });
     $("plot").hidden = false;
-    $("plot-empty").hidden = true;
     Plotly.react($("plot"), traces, layout, { displaylogo: false, responsive: true });
+    return true;
+  }
+
+  // A histogram of the latest counts dictionary, and its top outcomes' probability over time.
+  function drawCounts() {
+    const counts = window.qruntimeSeries.collectCounts(messages);
+    if (!counts) return false;
+    const name = counts.field === "(message)" ? "counts" : plotText(counts.field);
+    const traces = [
+      { type: "bar", name, x: counts.latest.outcomes, y: counts.latest.values, xaxis: "x", yaxis: "y", showlegend: false },
+      ...counts.top.map((s) => ({
+        type: "scatter", mode: "lines+markers", name: plotText(s.outcome), x: s.x, y: s.y,
+        xaxis: "x2", yaxis: "y2", marker: { size: 5 },
+      })),
+    ];
+    const layout = {
+      ...plotLayout,
+      height: 480,
+      showlegend: true,
+      legend: { title: { text: "outcome" } },
+      grid: { rows: 2, columns: 1, pattern: "independent", roworder: "top to bottom" },
+      xaxis: { type: "category", title: { text: `latest ${name}` } },
+      yaxis: { title: { text: name } },
+      xaxis2: { title: { text: counts.xLabel } },
+      yaxis2: { title: { text: "probability" }, range: [0, 1] },
+    };
+    $("counts-plot").hidden = false;
+    Plotly.react($("counts-plot"), traces, layout, { displaylogo: false, responsive: true });
+    return true;
   }
 
   function finish(final) {
@@ -144,7 +183,7 @@
     refreshLog();
     showResult(final);
     if (!messages.length) $("plot-empty").textContent = "This job published no interim results.";
-    else if ($("plot").hidden) $("plot-empty").textContent = "Its interim results have no numeric fields to plot.";
+    else if ($("plot").hidden && $("counts-plot").hidden) $("plot-empty").textContent = "Its interim results have no numeric fields or counts to plot.";
   }
 
   const stream = new EventSource(api + "/stream");
