@@ -6,12 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from qruntime.client import RuntimeInvalidInputsError, RuntimeService
 from qruntime.storage.database import Database, alembic_config, sqlite_url
 from server_harness import ServerProcess
 from server_support import assert_error, b64, counts, submit, wait_for_job
+
+#: The revision that records main's parameter names.
+SIGNATURE_REVISION = "0002_issue20_main_signature"
 
 TAKES_SHOTS = "def main(backend, user_messenger, shots=100, *, seed=None):\n    return shots\n"
 METADATA = {"name": "takes-shots", "max_execution_time": 60}
@@ -48,10 +52,12 @@ def test_unknown_names_are_refused_also_for_programs_stored_before_the_signature
             assert counts(admin) == before  # nothing stored
         server.stop()
 
-        # As if stored by a server from before revision 0002: no recorded signature.
+        # As if stored by a server from before SIGNATURE_REVISION: no recorded signature.
         database = Database(sqlite_url(server.data_dir / "qruntime.db"))
         with database.engine.begin() as connection:
-            command.downgrade(alembic_config(connection), "-1")  # before 0002_issue20
+            config = alembic_config(connection)
+            signature = ScriptDirectory.from_config(config).get_revision(SIGNATURE_REVISION)
+            command.downgrade(config, signature.down_revision)  # as before that revision
             columns = {c["name"] for c in inspect(connection).get_columns("programs")}
             assert "main_signature" not in columns
         database.dispose()
