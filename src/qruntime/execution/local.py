@@ -53,6 +53,8 @@ class LocalExecutorConfig:
 class LocalExecutor(Executor):
     """Runs each job in a worker forked from the warm zygote (or a fresh Python), sandboxed."""
 
+    kind = "local"
+
     def __init__(self, config: LocalExecutorConfig | None = None):
         self.config = config = config or LocalExecutorConfig()
         self._jobs: dict[str, SupervisedJob] = {}
