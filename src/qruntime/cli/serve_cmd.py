@@ -49,6 +49,18 @@ def serve(
             "public, under bare names; changed programs are updated. [env QRUNTIME_CATALOGUE_DIR]"
         ),
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="Where jobs run: local (worker processes here) or ray (a Ray cluster; needs "
+            "--ray-address, PostgreSQL and the qruntime[ray] extra). [env QRUNTIME_EXECUTOR; "
+            "default local]"
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="The Ray head's HOST:PORT. [env QRUNTIME_RAY_ADDRESS]"),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the qruntime server until interrupted (Ctrl-C)."""
@@ -64,6 +76,8 @@ def serve(
         "max_concurrent_jobs": max_concurrent_jobs,
         "worker_pool_size": worker_pool_size,
         "catalogue_dir": catalogue,
+        "executor": executor,
+        "ray_address": ray_address,
     }
     try:
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})
@@ -72,6 +86,7 @@ def serve(
         typer.echo(f"error: invalid settings: {problems}", err=True)
         raise typer.Exit(2) from None
     _refuse_broken_catalogue(settings.catalogue_dir)
+    _refuse_unusable_executor(settings)
     _configure_logging(log_level)
     uvicorn.run(
         create_app(settings),
@@ -93,6 +108,16 @@ def _refuse_broken_catalogue(directory: Path | None) -> None:
         typer.echo(f"error: {problem}", err=True)
     if problems:
         typer.echo(f"error: not starting: the catalogue in {directory} has problems", err=True)
+        raise typer.Exit(2)
+
+
+def _refuse_unusable_executor(settings: Settings) -> None:
+    """The Ray executor's needs, said before anything starts."""
+    from qruntime.service.executor_choice import executor_problem
+
+    problem = executor_problem(settings)
+    if problem is not None:
+        typer.echo(f"error: not starting: {problem}", err=True)
         raise typer.Exit(2)
 
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from qruntime.domain.events import JobEvent
+from qruntime.domain.resources import JobResources
 from qruntime.execution.request import JobRequest
+
+
+class ExecutorUnavailable(RuntimeError):
+    """The executor cannot start jobs now (its cluster is unreachable); they wait queued."""
 
 
 class Executor(ABC):
@@ -15,6 +20,8 @@ class Executor(ABC):
 
     #: Shown for each replica in ``GET /health`` (``local``, ``ray``).
     kind: ClassVar[str] = "custom"
+    #: A job goes on running when the replica that started it dies (another one adopts it).
+    jobs_outlive_replica: ClassVar[bool] = False
 
     @abstractmethod
     def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:
@@ -41,6 +48,24 @@ class Executor(ABC):
         the replica that started it); the job then ends ERROR / INTERRUPTED.
         """
         return None
+
+    async def reserve(self, request: JobRequest) -> None:  # noqa: B027 - optional hook
+        """Wait until the job's resources are held for it; the job stays QUEUED meanwhile.
+
+        Raises :class:`ExecutorUnavailable` when that cannot be known now, and
+        ``asyncio.CancelledError`` out of the wait when :meth:`cancel` is called for the job.
+        """
+
+    async def release(self, job_id: str) -> None:  # noqa: B027 - optional hook
+        """Give back what :meth:`reserve` held for a job that will not run here after all."""
+
+    def unsatisfiable(self, resources: JobResources) -> str | None:
+        """Why no machine of this executor could ever run a job asking for ``resources``."""
+        return None
+
+    def status(self) -> dict[str, Any]:
+        """What ``GET /health`` shows of the executor: ``state`` (``up``/``down``) and more."""
+        return {"kind": self.kind, "state": "up"}
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Get ready for jobs (a warm pool forks its workers); jobs may arrive before it ends."""

@@ -6,9 +6,10 @@ import logging
 from dataclasses import dataclass
 
 from qruntime.backends import BackendRegistry, default_registry
-from qruntime.execution import Executor, LocalExecutor, LocalExecutorConfig
+from qruntime.execution import Executor
 from qruntime.service.bootstrap import ensure_admin
 from qruntime.service.catalogue_target import publish_catalogue
+from qruntime.service.executor_choice import build_executor
 from qruntime.service.jobs import JobService
 from qruntime.service.programs import ProgramService
 from qruntime.service.scheduler import Scheduler
@@ -46,13 +47,7 @@ class Services:
         db = Database(settings.resolved_database_url)
         registry = registry or default_registry()
         hub = StreamHub()
-        executor = executor or LocalExecutor(
-            LocalExecutorConfig(
-                sandbox=settings.sandbox_config(),
-                limits=settings.job_limits(),
-                pool=settings.warm_pool(),
-            )
-        )
+        executor = executor or build_executor(settings)
         scheduler = Scheduler(
             db,
             executor,
@@ -100,6 +95,10 @@ class Services:
         """What confines jobs here, for ``GET /health``."""
         report = getattr(self.executor, "sandbox_report", None)
         return report.to_json() if report is not None else {"enabled": False, "protections": []}
+
+    def executor_status(self) -> dict:
+        """Where jobs run and whether that works now, for ``GET /health``."""
+        return self.executor.status()
 
     def _log_sandbox(self) -> None:
         report = getattr(self.executor, "sandbox_report", None)

@@ -22,6 +22,7 @@ from qruntime.domain.errors import (
 )
 from qruntime.domain.inputs import validate_inputs
 from qruntime.domain.job import JobStatus
+from qruntime.domain.resources import JobResources
 from qruntime.serialization import decode
 from qruntime.service.principal import Principal
 from qruntime.service.programs import ProgramService, metadata_of
@@ -34,6 +35,12 @@ FINISHED = (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
 
 class InvalidJobRequestError(ValidationFailed):
     what = "job request"
+
+
+class ResourcesUnavailableError(ValidationFailed):
+    """No node of the cluster could ever hold the job's resource request."""
+
+    what = "resource request"
 
 
 class JobService:
@@ -64,6 +71,7 @@ class JobService:
         backend: str,
         inputs: Any,
         max_execution_time: float | None = None,
+        resources: Any = None,
     ) -> StoredJob:
         """Refuse anything invalid before the job is stored; then queue it."""
         program = self._programs.get(caller, program_id)
@@ -72,6 +80,7 @@ class JobService:
         check_backend_requirements(metadata, backend_info)
         limit = _time_limit(max_execution_time, metadata.max_execution_time)
         inputs_text = self._check_inputs(inputs, metadata)
+        reservation = self._check_resources(resources, metadata.spec.resources)
         with self._db.session() as session:
             jobs = JobRepository(session)
             _, queued = jobs.list(owner_id=caller.user_id, limit=0, statuses=[JobStatus.QUEUED])
@@ -90,6 +99,7 @@ class JobService:
                 inputs=inputs_text,
                 source=program.source,
                 max_execution_time=limit,
+                resources=json.dumps(reservation.to_json()),
             )
         self._scheduler.wake()
         return job
@@ -164,6 +174,27 @@ class JobService:
             raise InvalidStateError(f"job {job_id!r} is {job.status}; cancel it before deleting it")
         with self._db.session() as session:
             JobRepository(session).delete(job_id)
+
+    def waiting_reason(self, job: StoredJob) -> str | None:
+        """Why a queued job does not start now, when this server knows a reason."""
+        if job.status is not JobStatus.QUEUED:
+            return None
+        return self._scheduler.waiting_reason()
+
+    def _check_resources(self, requested: Any, defaults: dict[str, Any] | None) -> JobResources:
+        """The job's reservation (its request over the program's defaults), refused when no
+        machine of the executor could ever hold it."""
+        try:
+            program_default = JobResources.from_json(defaults) if defaults else None
+            asked = JobResources.from_json(requested)
+        except ValueError as exc:
+            location, _, message = str(exc).partition(": ")
+            raise InvalidJobRequestError(Problem(location, message)) from None
+        reservation = asked.merged_over(program_default)
+        refusal = self._scheduler.unsatisfiable(reservation)
+        if refusal is not None:
+            raise ResourcesUnavailableError(Problem("resources", refusal))
+        return reservation
 
     def _check_inputs(self, inputs: Any, metadata: Any) -> str:
         if not isinstance(inputs, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -12,7 +13,9 @@ from dataclasses import dataclass, field
 from qruntime.domain.errors import InvalidStateError, NotFoundError
 from qruntime.domain.events import CancelledEvent, ErrorEvent
 from qruntime.domain.job import JobReason
+from qruntime.domain.resources import JobResources
 from qruntime.execution import Executor, JobRequest
+from qruntime.execution.executor import ExecutorUnavailable
 from qruntime.service.event_batches import batched
 from qruntime.service.fair_share import FairShare
 from qruntime.service.job_recorder import JobRecorder
@@ -137,9 +140,20 @@ class Scheduler:
             except Exception:  # the database may be briefly unavailable; try again later
                 log.exception("could not dispatch queued jobs")
 
+    def unsatisfiable(self, resources: JobResources) -> str | None:
+        """Why no machine of the executor could ever run a job asking for ``resources``."""
+        return self._executor.unsatisfiable(resources)
+
+    def waiting_reason(self) -> str | None:
+        """Why queued jobs do not start now (the executor is down), if they do not."""
+        status = self._executor.status()
+        if status.get("state") == "down":
+            return f"waiting for the {status.get('kind')} executor: {status.get('reason')}"
+        return None
+
     async def _dispatch(self) -> None:
         slots = self._max_concurrent - len(self._running)
-        if slots <= 0:
+        if slots <= 0 or self.waiting_reason() is not None:
             return
         queued = [j for j in await asyncio.to_thread(self._queued) if j.id not in self._running]
         running_per_owner = Counter(r.job.owner_id for r in self._running.values())
@@ -150,12 +164,8 @@ class Scheduler:
 
     async def _run(self, running: _Running) -> None:
         job = running.job
+        unavailable = False
         try:
-            if await asyncio.to_thread(self._mark_running, job.id) is None:
-                return  # cancelled or taken between the scan and the claim
-            self._hub.notify(job.id)
-            if running.cancel_requested:
-                raise asyncio.CancelledError
             request = JobRequest(
                 job_id=job.id,
                 source=job.source,
@@ -163,7 +173,21 @@ class Scheduler:
                 inputs=job.inputs,
                 max_execution_time=job.max_execution_time,
                 program_name=job.program_name,
+                resources=json.loads(job.resources) if job.resources else None,
             )
+            try:
+                await self._executor.reserve(request)  # the job stays QUEUED while it waits
+            except ExecutorUnavailable as exc:
+                unavailable = True
+                log.warning("job %s waits: %s", job.id, exc)
+                return
+            if await asyncio.to_thread(self._mark_running, job.id) is None:
+                await self._executor.release(job.id)
+                return  # cancelled or taken between the scan and the claim
+            self._hub.notify(job.id)
+            if running.cancel_requested:
+                await self._executor.release(job.id)
+                raise asyncio.CancelledError
             async for batch in batched(self._executor.run(request)):
                 await self._recorder.record(job.id, batch)
         except asyncio.CancelledError:
@@ -180,10 +204,12 @@ class Scheduler:
             running.finished.set()
             self._hub.notify(job.id)
             self._hub.forget(job.id)
-            if not self._stopping and self._wakeup is not None:
+            if not (self._stopping or unavailable) and self._wakeup is not None:
                 self._wakeup.set()
 
     async def _record_stop(self, running: _Running) -> None:
+        if not running.cancel_requested and self._executor.jobs_outlive_replica:
+            return  # it runs on without this server; another one adopts it
         if running.cancel_requested:
             outcome: CancelledEvent | ErrorEvent = CancelledEvent(
                 JobReason.CANCELLED_BY_USER, "cancelled by request"

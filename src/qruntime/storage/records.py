@@ -93,6 +93,8 @@ class StoredJob:
     ended_at: datetime | None
     interim_count: int
     log_truncated: bool
+    #: JobResources as JSON text; None: the defaults.
+    resources: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> StoredJob:
@@ -116,6 +118,7 @@ class StoredJob:
             ended_at=row.ended_at,
             interim_count=row.interim_count,
             log_truncated=bool(row.log_truncated),
+            resources=row.resources,
         )
 
 

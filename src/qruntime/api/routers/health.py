@@ -18,4 +18,5 @@ def health(services: ServicesDep) -> Health:
         version=__version__,
         database=services.db.dialect,
         sandbox=services.sandbox_report(),
+        executor=services.executor_status(),
     )

@@ -1,0 +1,212 @@
+"""RayExecutor: jobs on a Ray cluster, each run by the qruntime agent of the node Ray placed it on.
+
+Ray places a job by its resources (a placement group per job, held while it runs); the node's
+agent (:mod:`qruntime.execution.ray_agent`) runs it from its warm pool and stores its events,
+so this replica only waits for the outcome, and another one can wait in its place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from qruntime.domain.events import ErrorEvent, JobEvent, event_from_json
+from qruntime.domain.job import JobReason
+from qruntime.domain.resources import JobResources
+from qruntime.execution.event_sink import SinkFactory
+from qruntime.execution.executor import Executor, ExecutorUnavailable
+from qruntime.execution.local import LocalExecutorConfig
+from qruntime.execution.ray_driver import DriverSpec
+from qruntime.execution.ray_link import DriverLink
+from qruntime.execution.request import JobRequest
+
+log = logging.getLogger(__name__)
+
+#: How often the cluster's nodes are read (for /health and the check at submit), and how
+#: often a lost connection is tried again.
+WATCH_SECONDS = 2.0
+#: How long a call that should be quick may take before Ray counts as unreachable.
+CALL_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class RayExecutorConfig:
+    address: str
+    #: Ray namespace of the agents; replicas of one service share it.
+    namespace: str = "qruntime"
+    agent: LocalExecutorConfig = field(default_factory=LocalExecutorConfig)
+    python: str = sys.executable
+
+
+@dataclass
+class _Placed:
+    node_id: str
+    placement_group: str | None
+
+
+class RayExecutor(Executor):
+    kind: ClassVar[str] = "ray"
+    jobs_outlive_replica: ClassVar[bool] = True
+
+    def __init__(self, config: RayExecutorConfig, sink_factory: SinkFactory):
+        self.config = config
+        self._link = DriverLink(
+            DriverSpec(config.address, config.namespace, config.agent, sink_factory),
+            config.python,
+        )
+        self._nodes: list[dict[str, Any]] = []
+        self._placed: dict[str, _Placed] = {}
+        self._reserving: dict[str, asyncio.Task[Any]] = {}
+        self._running: dict[str, str] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        self._agents: list[dict[str, Any]] = []
+
+    async def start(self) -> None:
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch(), name="qruntime-ray-watch")
+        await self._link.connect()
+
+    async def aclose(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await self._link.aclose()
+
+    def status(self) -> dict[str, Any]:
+        link = self._link
+        return {
+            "kind": self.kind,
+            "state": "up" if link.connected else "down",
+            "reason": link.down_reason,
+            "address": self.config.address,
+            "nodes": self._nodes if link.connected else [],
+            "agents": self._agents if link.connected else [],
+        }
+
+    def unsatisfiable(self, resources: JobResources) -> str | None:
+        if not self._link.connected or not self._nodes:
+            return None  # unknown now: the job waits QUEUED until the cluster is back
+        return resources.unsatisfiable(node["total"] for node in self._nodes)
+
+    async def reserve(self, request: JobRequest) -> None:
+        bundle = JobResources.from_json(request.resources).ray_bundle()
+        call = asyncio.ensure_future(self._link.call("place", job_id=request.job_id, bundle=bundle))
+        self._reserving[request.job_id] = call
+        try:
+            placed = await call
+        finally:
+            self._reserving.pop(request.job_id, None)
+        self._placed[request.job_id] = _Placed(placed["node_id"], placed["placement_group"])
+
+    async def release(self, job_id: str) -> None:
+        placed = self._placed.pop(job_id, None)
+        if placed is not None and placed.placement_group is not None:
+            with contextlib.suppress(ExecutorUnavailable, RuntimeError):
+                await self._link.call(
+                    "unplace", CALL_TIMEOUT, placement_group=placed.placement_group
+                )
+
+    async def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:
+        job_id = request.job_id
+        if job_id not in self._placed:
+            await self.reserve(request)
+        placed = self._placed.pop(job_id)
+        try:
+            started = await self._link.call(
+                "start",
+                CALL_TIMEOUT,
+                node_id=placed.node_id,
+                request=request.to_json(),
+                placement_group=placed.placement_group,
+            )
+        except BaseException:
+            await self.release_group(placed)
+            raise
+        if not started:
+            await self.release_group(placed)
+            log.warning("job %s: its agent already had it; following it instead", job_id)
+        async for event in self._follow(job_id, placed.node_id):
+            yield event
+
+    async def adopt(
+        self, request: JobRequest, *, recorded_seq: int
+    ) -> AsyncIterator[JobEvent] | None:
+        """Follow a job another replica started: its agent stores the rest of its events."""
+        try:
+            node_id = await self._link.call("locate", CALL_TIMEOUT, job_id=request.job_id)
+        except (ExecutorUnavailable, RuntimeError) as exc:
+            log.warning("job %s cannot be adopted now: %s", request.job_id, exc)
+            return None
+        if node_id is None:
+            return None
+        return self._follow(request.job_id, node_id)
+
+    async def cancel(self, job_id: str) -> bool:
+        reserving = self._reserving.get(job_id)
+        if reserving is not None:
+            reserving.cancel()
+            return True
+        node_id = self._running.get(job_id)
+        if node_id is None:
+            return False
+        try:
+            return bool(
+                await self._link.call("cancel", CALL_TIMEOUT, node_id=node_id, job_id=job_id)
+            )
+        except (ExecutorUnavailable, RuntimeError):
+            return False
+
+    def running_jobs(self) -> list[str]:
+        return list(self._running)
+
+    async def release_group(self, placed: _Placed) -> None:
+        if placed.placement_group is not None:
+            with contextlib.suppress(ExecutorUnavailable, RuntimeError):
+                await self._link.call(
+                    "unplace", CALL_TIMEOUT, placement_group=placed.placement_group
+                )
+
+    async def _follow(self, job_id: str, node_id: str) -> AsyncIterator[JobEvent]:
+        """Wait for the agent's outcome; through a lost driver, wait for the next one.
+
+        The outcome is already stored by the agent (storing it again changes nothing); only
+        an outcome decided here (the node or its agent is gone) is news to the database.
+        """
+        self._running[job_id] = node_id
+        try:
+            while True:
+                try:
+                    answer = await self._link.call("wait", node_id=node_id, job_id=job_id)
+                except ExecutorUnavailable:
+                    await self._until_connected()
+                    continue
+                if "lost" in answer:
+                    yield ErrorEvent(f"the job's {answer['lost']}", JobReason.PROCESS_CRASHED)
+                    return
+                outcome = answer["outcome"]
+                if outcome is not None:
+                    yield event_from_json(outcome)  # type: ignore[misc]
+                return
+        finally:
+            self._running.pop(job_id, None)
+
+    async def _until_connected(self) -> None:
+        while not await self._link.connect():
+            await asyncio.sleep(WATCH_SECONDS)
+
+    async def _watch(self) -> None:
+        """Keep the node list fresh; reconnect when the driver is gone."""
+        while True:
+            try:
+                if await self._link.connect():
+                    self._nodes = await self._link.call("nodes", CALL_TIMEOUT)
+                    self._agents = await self._link.call("agents", CALL_TIMEOUT)
+            except (ExecutorUnavailable, RuntimeError) as exc:
+                log.debug("reading the Ray nodes: %s", exc)
+            await asyncio.sleep(WATCH_SECONDS)
