@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from fault_support import (
     RECONNECT_GIVE_UP,
     RawStreamReader,
@@ -47,6 +48,11 @@ class SdkFollower:
 def test_sigkill_with_twenty_jobs_queued_or_running_loses_nothing(
     server: ServerProcess, user: httpx.Client, user_token: str
 ) -> None:
+    if "ray" in server.extra_args:
+        pytest.skip(
+            "with the Ray executor, jobs outlive their server and another replica adopts them; "
+            "that takes the replicas' leases (issue 15, the replicas half)"
+        )
     publisher = upload(user, "slow_publisher")["id"]
     # max_concurrent_jobs=2: the two long jobs take both slots; the others wait behind them.
     long_jobs = [submit(user, publisher, LONG)["id"] for _ in range(2)]

@@ -22,6 +22,7 @@ from typing import Any
 
 from qruntime.execution.event_sink import SinkFactory
 from qruntime.execution.local import LocalExecutorConfig
+from qruntime.execution.worker import die_with_supervisor
 
 #: Calls an agent may take at once (its waits last as long as its jobs).
 AGENT_CONCURRENCY = 100_000
@@ -98,17 +99,19 @@ class Driver:
         return await agent.start.remote(request, placement_group)
 
     async def wait(self, node_id: str, job_id: str) -> dict[str, Any]:
-        """``{"outcome": ...}`` from the agent; else ``{"lost": why}`` when the job is gone."""
+        """``{"outcome": ...}`` from the agent; else ``{"lost": "node" or "agent", "detail":
+        ...}`` when the job's node died, or its agent is gone or never had the job."""
         agent = self._existing_agent(node_id)
         if agent is None:
-            return {"lost": f"no qruntime agent runs on {self._describe(node_id)} any more"}
+            return {"lost": "agent", "detail": "no agent of this service runs there"}
         try:
             answer = await agent.wait.remote(job_id)
         except self._ray.exceptions.RayActorError as exc:
             self._agents.pop(node_id, None)
-            return {"lost": f"{self._describe(node_id)}, where it ran, was lost ({_first(exc)})"}
+            alive = any(n["NodeID"] == node_id and n["Alive"] for n in self._ray.nodes())
+            return {"lost": "agent" if alive else "node", "detail": _first(exc)}
         if answer is None:
-            return {"lost": f"the qruntime agent on {self._describe(node_id)} does not know it"}
+            return {"lost": "agent", "detail": "its agent there does not know the job"}
         return answer
 
     async def cancel(self, node_id: str, job_id: str) -> bool:
@@ -176,12 +179,6 @@ class Driver:
         self._agents[node_id] = agent
         return agent
 
-    def _describe(self, node_id: str) -> str:
-        address = next(
-            (n["NodeManagerAddress"] for n in self._ray.nodes() if n["NodeID"] == node_id), "?"
-        )
-        return f"Ray node {address} ({node_id[:12]})"
-
 
 def _cluster_id() -> str:
     try:
@@ -240,7 +237,8 @@ async def _serve(driver: Driver, out: int) -> None:
 
 
 def main() -> None:
-    out = int(sys.argv[1])
+    out, replica_pid = int(sys.argv[1]), int(sys.argv[2])
+    die_with_supervisor(replica_pid)  # a driver of a SIGKILLed replica would hold on forever
     spec: DriverSpec = pickle.loads(base64.b64decode(sys.stdin.buffer.readline()))
     import ray
 

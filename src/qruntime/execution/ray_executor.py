@@ -65,6 +65,8 @@ class RayExecutor(Executor):
         self._running: dict[str, str] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._agents: list[dict[str, Any]] = []
+        #: Every node's address ever seen, to name a node in the message that it was lost.
+        self._addresses: dict[str, str] = {}
 
     async def start(self) -> None:
         if self._watcher is None:
@@ -187,7 +189,7 @@ class RayExecutor(Executor):
                     await self._until_connected()
                     continue
                 if "lost" in answer:
-                    yield ErrorEvent(f"the job's {answer['lost']}", JobReason.PROCESS_CRASHED)
+                    yield ErrorEvent(self._lost(node_id, answer), JobReason.PROCESS_CRASHED)
                     return
                 outcome = answer["outcome"]
                 if outcome is not None:
@@ -195,6 +197,15 @@ class RayExecutor(Executor):
                 return
         finally:
             self._running.pop(job_id, None)
+
+    def _lost(self, node_id: str, answer: dict[str, Any]) -> str:
+        node = f"Ray node {self._addresses.get(node_id, '?')} ({node_id[:12]})"
+        if answer["lost"] == "node":
+            return f"the {node} that ran this job was lost: {answer['detail']}"
+        return (
+            f"the qruntime agent that ran this job on {node} is gone ({answer['detail']}); "
+            "the Ray cluster may have restarted"
+        )
 
     async def _until_connected(self) -> None:
         while not await self._link.connect():
@@ -206,6 +217,7 @@ class RayExecutor(Executor):
             try:
                 if await self._link.connect():
                     self._nodes = await self._link.call("nodes", CALL_TIMEOUT)
+                    self._addresses |= {n["node_id"]: n["address"] for n in self._nodes}
                     self._agents = await self._link.call("agents", CALL_TIMEOUT)
             except (ExecutorUnavailable, RuntimeError) as exc:
                 log.debug("reading the Ray nodes: %s", exc)

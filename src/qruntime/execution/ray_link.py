@@ -92,6 +92,7 @@ class DriverLink:
                 "-m",
                 "qruntime.execution.ray_driver",
                 str(write_fd),
+                str(os.getpid()),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.DEVNULL,
                 pass_fds=(write_fd,),
