@@ -58,6 +58,9 @@ class Driver:
         return {"node_id": context.get_node_id(), "cluster": _cluster_id(), "pid": os.getpid()}
 
     async def nodes(self) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self._nodes)  # Ray's state calls block
+
+    def _nodes(self) -> list[dict[str, Any]]:
         from ray._private.state import available_resources_per_node
 
         free = available_resources_per_node()
@@ -108,7 +111,8 @@ class Driver:
             answer = await agent.wait.remote(job_id)
         except self._ray.exceptions.RayActorError as exc:
             self._agents.pop(node_id, None)
-            alive = any(n["NodeID"] == node_id and n["Alive"] for n in self._ray.nodes())
+            nodes = await asyncio.to_thread(self._ray.nodes)
+            alive = any(n["NodeID"] == node_id and n["Alive"] for n in nodes)
             return {"lost": "agent" if alive else "node", "detail": _first(exc)}
         if answer is None:
             return {"lost": "agent", "detail": "its agent there does not know the job"}
@@ -142,9 +146,9 @@ class Driver:
             agent = self._existing_agent(node["node_id"])
             if agent is not None:
                 try:
-                    found.append(await agent.status.remote())
-                except self._ray.exceptions.RayActorError:
-                    continue
+                    found.append(await asyncio.wait_for(agent.status.remote(), 3.0))
+                except (self._ray.exceptions.RayActorError, TimeoutError):
+                    continue  # its node is going away
         return found
 
     async def _agent(self, node_id: str) -> Any:

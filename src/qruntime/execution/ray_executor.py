@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 WATCH_SECONDS = 2.0
 #: How long a call that should be quick may take before Ray counts as unreachable.
 CALL_TIMEOUT = 30.0
+#: How long reading the nodes may take before the driver is replaced (the head is gone).
+NODES_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -216,9 +218,12 @@ class RayExecutor(Executor):
         while True:
             try:
                 if await self._link.connect():
-                    self._nodes = await self._link.call("nodes", CALL_TIMEOUT)
+                    self._nodes = await self._link.call("nodes", NODES_TIMEOUT)
                     self._addresses |= {n["node_id"]: n["address"] for n in self._nodes}
-                    self._agents = await self._link.call("agents", CALL_TIMEOUT)
-            except (ExecutorUnavailable, RuntimeError) as exc:
-                log.debug("reading the Ray nodes: %s", exc)
+                    self._agents = await self._link.call("agents", NODES_TIMEOUT)
+            except ExecutorUnavailable as exc:
+                if self._link.connected:  # it answers no more: the head is gone, or stuck
+                    await self._link.reset(str(exc))
+            except RuntimeError as exc:
+                log.warning("reading the Ray nodes: %s", exc)
             await asyncio.sleep(WATCH_SECONDS)

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 #: How long ``ray.init`` may take before the cluster counts as unreachable.
 CONNECT_TIMEOUT = 60.0
+#: How long Ray's core worker lets the driver wait for a lost head (GCS) before it ends the
+#: driver; the replica then starts another, which connects once the head is back.
+GCS_RECONNECT_SECONDS = "10"
 
 
 class DriverLink:
@@ -79,9 +82,13 @@ class DriverLink:
         finally:
             self._pending.pop(call_id, None)
 
-    async def aclose(self) -> None:
-        self._down("the server is shutting down")
+    async def reset(self, reason: str) -> None:
+        """Give up on this driver (it stopped answering): the next :meth:`connect` starts one."""
+        self._down(reason)
         await self._stop_process()
+
+    async def aclose(self) -> None:
+        await self.reset("the server is shutting down")
 
     async def _start(self) -> None:
         await self._stop_process()
@@ -96,6 +103,10 @@ class DriverLink:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.DEVNULL,
                 pass_fds=(write_fd,),
+                env={
+                    "RAY_gcs_rpc_server_reconnect_timeout_s": GCS_RECONNECT_SECONDS,
+                    **os.environ,
+                },
                 start_new_session=True,  # our Ctrl-C is not the driver's: we stop it ourselves
             )
         finally:
