@@ -26,6 +26,8 @@ from qruntime.execution.worker import die_with_supervisor
 
 #: Calls an agent may take at once (its waits last as long as its jobs).
 AGENT_CONCURRENCY = 100_000
+#: How long starting an agent may take (a Ray worker process, then the agent's imports).
+AGENT_START_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -141,9 +143,16 @@ class Driver:
         return None
 
     async def agents(self) -> list[dict[str, Any]]:
+        """Every live node's agent, started where there is none yet (its warm pool is then
+        ready before the first job arrives); nodes without CPUs or GPUs get none."""
         found = []
         for node in await self.nodes():
-            agent = self._existing_agent(node["node_id"])
+            if not (node["total"].get("CPU") or node["total"].get("GPU")):
+                continue  # no job is ever placed there (a replica's own zero-CPU node)
+            try:
+                agent = await asyncio.wait_for(self._agent(node["node_id"]), AGENT_START_TIMEOUT)
+            except (self._ray.exceptions.RayError, TimeoutError):
+                continue  # the node is going away, or busy starting it: the next round
             if agent is not None:
                 try:
                     found.append(await asyncio.wait_for(agent.status.remote(), 3.0))

@@ -93,6 +93,26 @@ class RayExecutor(Executor):
             "agents": self._agents if link.connected else [],
         }
 
+    def sandbox_json(self) -> dict[str, Any]:
+        """The agents' sandboxes as one report: a protection is active if it is on every node
+        (an inactive one says on which node, and why)."""
+        reports = [(a["node_id"], a["sandbox"]) for a in self._agents if "sandbox" in a]
+        if not reports:
+            return {"enabled": False, "protections": []}
+        protections = []
+        for first in reports[0][1].get("protections", []):
+            merged = dict(first)
+            for node_id, report in reports:
+                same = [p for p in report.get("protections", []) if p["name"] == first["name"]]
+                if not same or not same[0]["active"]:
+                    where = self._addresses.get(node_id, node_id[:12])
+                    detail = same[0]["detail"] if same else "not reported"
+                    merged = {**first, "active": False, "detail": f"on Ray node {where}: {detail}"}
+                    break
+            protections.append(merged)
+        enabled = all(report.get("enabled") for _, report in reports)
+        return {"enabled": enabled, "protections": protections}
+
     def unsatisfiable(self, resources: JobResources) -> str | None:
         if not self._link.connected or not self._nodes:
             return None  # unknown now: the job waits QUEUED until the cluster is back

@@ -93,6 +93,9 @@ class Services:
 
     def sandbox_report(self) -> dict:
         """What confines jobs here, for ``GET /health``."""
+        on_nodes = getattr(self.executor, "sandbox_json", None)
+        if on_nodes is not None:  # the Ray agents' sandboxes
+            return on_nodes()
         report = getattr(self.executor, "sandbox_report", None)
         return report.to_json() if report is not None else {"enabled": False, "protections": []}
 
@@ -101,6 +104,9 @@ class Services:
         return self.executor.status()
 
     def _log_sandbox(self) -> None:
+        if self.executor.kind == "ray":
+            log.info("jobs run on Ray; each node's agent sandboxes them (see GET /health)")
+            return
         report = getattr(self.executor, "sandbox_report", None)
         if report is None or not report.enabled:
             log.warning("jobs run WITHOUT a sandbox: user programs can read the server's files")
