@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from integration.storage_support import fresh_database
+from qruntime.web.cookie import SESSION_COOKIE
 from ray_cluster import HEAD_IP, WORKER_IP, RayCluster, ray_cluster, ray_server_args, ray_server_env
 from server_harness import ServerProcess
 from server_support import (
@@ -194,6 +195,18 @@ def test_time_limit_cancel_and_logs_behave_as_with_the_local_executor(
     too_long = submit(user, sleeper, max_execution_time=2)
     ended = wait_for_job(user, too_long["id"], server=server)
     assert (ended["status"], ended["reason"]) == ("CANCELLED", "RAN TOO LONG"), ended
+
+
+def test_the_dashboard_shows_the_ray_nodes(server: ServerProcess, user: httpx.Client) -> None:
+    wait_for_cluster(server, 2)
+    token = user.headers["Authorization"].removeprefix("Bearer ")
+    page = httpx.get(
+        f"{server.url}/ui/backends", headers={"Cookie": f"{SESSION_COOKIE}={token}"}, timeout=30
+    )
+    assert page.status_code == 200, page.text
+    assert 'id="ray-nodes"' in page.text and "connected, 2 nodes" in page.text
+    for address in (HEAD_IP, WORKER_IP):
+        assert address in page.text
 
 
 def test_a_node_lost_mid_job_ends_its_job_in_error_naming_the_node(
