@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qruntime import __version__
 from qruntime.api.errors import error_response, install_error_handlers
 from qruntime.api.routers import backends, health, jobs, programs, stream, users
+from qruntime.compat import install_compat
 from qruntime.service.container import Services
 from qruntime.settings import Settings
 from qruntime.web.mount import install_dashboard
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.add_middleware(BodySizeLimit, limit=body_limit)
     for module in (health, programs, jobs, stream, backends, users):
         app.include_router(module.router)
+    install_compat(app)
     install_dashboard(app)
     return app
 

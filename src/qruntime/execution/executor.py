@@ -22,6 +22,9 @@ class Executor(ABC):
     kind: ClassVar[str] = "custom"
     #: A job goes on running when the replica that started it dies (another one adopts it).
     jobs_outlive_replica: ClassVar[bool] = False
+    #: Whether :meth:`adopt` can follow a job another replica started; if not, a replica that
+    #: finds such an orphan ends it at once, without taking it over first.
+    can_adopt: ClassVar[bool] = False
 
     @abstractmethod
     def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:
@@ -49,15 +52,9 @@ class Executor(ABC):
         """
         return None
 
-    async def reserve(self, request: JobRequest) -> None:  # noqa: B027 - optional hook
-        """Wait until the job's resources are held for it; the job stays QUEUED meanwhile.
-
-        Raises :class:`ExecutorUnavailable` when that cannot be known now, and
-        ``asyncio.CancelledError`` out of the wait when :meth:`cancel` is called for the job.
-        """
-
-    async def release(self, job_id: str) -> None:  # noqa: B027 - optional hook
-        """Give back what :meth:`reserve` held for a job that will not run here after all."""
+    def fits_now(self, resources: JobResources) -> bool:
+        """Whether a job asking for ``resources`` could be placed now (else it stays QUEUED)."""
+        return True
 
     def unsatisfiable(self, resources: JobResources) -> str | None:
         """Why no machine of this executor could ever run a job asking for ``resources``."""

@@ -26,8 +26,6 @@ from qruntime.execution.worker import die_with_supervisor
 
 #: Calls an agent may take at once (its waits last as long as its jobs).
 AGENT_CONCURRENCY = 100_000
-#: How long starting an agent may take (a Ray worker process, then the agent's imports).
-AGENT_START_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +52,7 @@ class Driver:
         self._ray = ray
         self._agent_class = ray.remote(RayAgent)
         self._agents: dict[str, Any] = {}
+        self._starting: dict[str, asyncio.Task[Any]] = {}
 
     def hello(self) -> dict[str, Any]:
         context = self._ray.get_runtime_context()
@@ -81,7 +80,9 @@ class Driver:
         """Reserve the job's resources where Ray finds room; waits while none is free."""
         from ray.util import placement_group, placement_group_table
 
-        name = f"qruntime-{self.spec.namespace}-{job_id}-{uuid.uuid4().hex[:8]}"
+        prefix = f"qruntime-{self.spec.namespace}-{job_id}-"
+        await asyncio.to_thread(self._remove_groups, prefix)  # left by an earlier try
+        name = f"{prefix}{uuid.uuid4().hex[:8]}"
         group = placement_group([bundle], strategy="STRICT_PACK", name=name, lifetime="detached")
         try:
             await group.ready()
@@ -90,6 +91,15 @@ class Driver:
             raise
         node_id = placement_group_table(group)["bundles_to_node_id"][0]
         return {"placement_group": name, "node_id": node_id}
+
+    def _remove_groups(self, prefix: str) -> None:
+        from ray.util import get_placement_group, placement_group_table, remove_placement_group
+
+        for group in placement_group_table().values():
+            name = group.get("name") or ""
+            if name.startswith(prefix) and group.get("state") != "REMOVED":
+                with contextlib.suppress(Exception):
+                    remove_placement_group(get_placement_group(name))
 
     async def unplace(self, placement_group: str) -> None:
         from ray.util import get_placement_group, remove_placement_group
@@ -149,16 +159,22 @@ class Driver:
         for node in await self.nodes():
             if not (node["total"].get("CPU") or node["total"].get("GPU")):
                 continue  # no job is ever placed there (a replica's own zero-CPU node)
-            try:
-                agent = await asyncio.wait_for(self._agent(node["node_id"]), AGENT_START_TIMEOUT)
-            except (self._ray.exceptions.RayError, TimeoutError):
-                continue  # the node is going away, or busy starting it: the next round
-            if agent is not None:
+            agent = self._existing_agent(node["node_id"])
+            if agent is None:  # started in the background: a later round reports it
+                self._start_agent_soon(node["node_id"])
+            else:
                 try:
                     found.append(await asyncio.wait_for(agent.status.remote(), 3.0))
                 except (self._ray.exceptions.RayActorError, TimeoutError):
                     continue  # its node is going away
         return found
+
+    def _start_agent_soon(self, node_id: str) -> None:
+        if node_id in self._starting:
+            return
+        task = asyncio.get_running_loop().create_task(self._agent(node_id))
+        self._starting[node_id] = task
+        task.add_done_callback(lambda _: self._starting.pop(node_id, None))
 
     async def _agent(self, node_id: str) -> Any:
         """This node's agent, started (pinned to the node, outliving this driver) if needed."""

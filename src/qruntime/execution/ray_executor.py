@@ -54,6 +54,7 @@ class _Placed:
 class RayExecutor(Executor):
     kind: ClassVar[str] = "ray"
     jobs_outlive_replica: ClassVar[bool] = True
+    can_adopt: ClassVar[bool] = True
 
     def __init__(self, config: RayExecutorConfig, sink_factory: SinkFactory):
         self.config = config
@@ -67,6 +68,8 @@ class RayExecutor(Executor):
         self._running: dict[str, str] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._agents: list[dict[str, Any]] = []
+        #: Each node's free resources as last read, less what jobs claimed since will take.
+        self._free: list[dict[str, float]] = []
         #: Every node's address ever seen, to name a node in the message that it was lost.
         self._addresses: dict[str, str] = {}
 
@@ -118,7 +121,19 @@ class RayExecutor(Executor):
             return None  # unknown now: the job waits QUEUED until the cluster is back
         return resources.unsatisfiable(node["total"] for node in self._nodes)
 
+    def fits_now(self, resources: JobResources) -> bool:
+        """Some node has the job's resources free now, by the last reading of the nodes less
+        what the jobs said to fit since then will take."""
+        bundle = resources.ray_bundle()
+        for free in self._free:
+            if all(free.get(name, 0.0) >= amount for name, amount in bundle.items()):
+                for name, amount in bundle.items():
+                    free[name] = free.get(name, 0.0) - amount
+                return True
+        return False
+
     async def reserve(self, request: JobRequest) -> None:
+        """Hold the job's resources in a placement group where Ray finds room."""
         bundle = JobResources.from_json(request.resources).ray_bundle()
         call = asyncio.ensure_future(self._link.call("place", job_id=request.job_id, bundle=bundle))
         self._reserving[request.job_id] = call
@@ -128,15 +143,24 @@ class RayExecutor(Executor):
             self._reserving.pop(request.job_id, None)
         self._placed[request.job_id] = _Placed(placed["node_id"], placed["placement_group"])
 
-    async def release(self, job_id: str) -> None:
-        placed = self._placed.pop(job_id, None)
-        if placed is not None and placed.placement_group is not None:
-            with contextlib.suppress(ExecutorUnavailable, RuntimeError):
-                await self._link.call(
-                    "unplace", CALL_TIMEOUT, placement_group=placed.placement_group
-                )
-
     async def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:
+        job_id = request.job_id
+        while True:
+            try:
+                node_id = await self._start(request)
+                break
+            except ExecutorUnavailable as exc:  # Ray went away while the job started
+                log.warning("job %s waits for Ray to start it: %s", job_id, exc)
+                await self._until_connected()
+                found = await self._locate(job_id)
+                if found is not None:  # its agent got it after all
+                    node_id = found
+                    break
+        async for event in self._follow(job_id, node_id):
+            yield event
+
+    async def _start(self, request: JobRequest) -> str:
+        """Place the job and hand it to its node's agent; the node's id."""
         job_id = request.job_id
         if job_id not in self._placed:
             await self.reserve(request)
@@ -144,7 +168,6 @@ class RayExecutor(Executor):
         try:
             started = await self._link.call(
                 "start",
-                CALL_TIMEOUT,
                 node_id=placed.node_id,
                 request=request.to_json(),
                 placement_group=placed.placement_group,
@@ -155,18 +178,20 @@ class RayExecutor(Executor):
         if not started:
             await self.release_group(placed)
             log.warning("job %s: its agent already had it; following it instead", job_id)
-        async for event in self._follow(job_id, placed.node_id):
-            yield event
+        return placed.node_id
+
+    async def _locate(self, job_id: str) -> str | None:
+        try:
+            return await self._link.call("locate", CALL_TIMEOUT, job_id=job_id)
+        except (ExecutorUnavailable, RuntimeError) as exc:
+            log.warning("job %s cannot be found on Ray now: %s", job_id, exc)
+            return None
 
     async def adopt(
         self, request: JobRequest, *, recorded_seq: int
     ) -> AsyncIterator[JobEvent] | None:
         """Follow a job another replica started: its agent stores the rest of its events."""
-        try:
-            node_id = await self._link.call("locate", CALL_TIMEOUT, job_id=request.job_id)
-        except (ExecutorUnavailable, RuntimeError) as exc:
-            log.warning("job %s cannot be adopted now: %s", request.job_id, exc)
-            return None
+        node_id = await self._locate(request.job_id)
         if node_id is None:
             return None
         return self._follow(request.job_id, node_id)
@@ -240,10 +265,17 @@ class RayExecutor(Executor):
                 if await self._link.connect():
                     self._nodes = await self._link.call("nodes", NODES_TIMEOUT)
                     self._addresses |= {n["node_id"]: n["address"] for n in self._nodes}
-                    self._agents = await self._link.call("agents", NODES_TIMEOUT)
+                    self._free = [dict(node["free"]) for node in self._nodes]
             except ExecutorUnavailable as exc:
                 if self._link.connected:  # it answers no more: the head is gone, or stuck
                     await self._link.reset(str(exc))
+            except RuntimeError as exc:
+                log.warning("reading the Ray nodes: %s", exc)
+            try:
+                if self._link.connected:
+                    self._agents = await self._link.call("agents", CALL_TIMEOUT)
+            except ExecutorUnavailable:
+                pass  # slow agents are no sign of a lost head; the nodes' reading says
             except RuntimeError as exc:
                 log.warning("reading the Ray nodes: %s", exc)
             await asyncio.sleep(WATCH_SECONDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -9,9 +10,12 @@ from qruntime.backends import BackendRegistry, default_registry
 from qruntime.execution import Executor
 from qruntime.service.bootstrap import ensure_admin
 from qruntime.service.catalogue_target import publish_catalogue
+from qruntime.service.cluster_listener import ClusterListener
 from qruntime.service.executor_choice import build_executor
 from qruntime.service.jobs import JobService
+from qruntime.service.leases import LeaseKeeper
 from qruntime.service.programs import ProgramService
+from qruntime.service.replicas import ReplicaIdentity, ReplicaRegistry
 from qruntime.service.scheduler import Scheduler
 from qruntime.service.stream_hub import StreamHub
 from qruntime.service.users import UserService
@@ -34,6 +38,10 @@ class Services:
     programs: ProgramService
     jobs: JobService
     executor: Executor
+    replicas: ReplicaRegistry
+    leases: LeaseKeeper
+    #: Signals from other replicas; None on SQLite, where this is the only server.
+    listener: ClusterListener | None
 
     @classmethod
     def build(
@@ -48,13 +56,31 @@ class Services:
         registry = registry or default_registry()
         hub = StreamHub()
         executor = executor or build_executor(settings)
+        identity = ReplicaIdentity.of_this_process(
+            url=settings.replica_url, executor=executor.kind, data_dir=settings.data_dir
+        )
+        single_server = db.dialect == "sqlite"
+        replicas = ReplicaRegistry(db, identity, single_server=single_server)
+        heartbeat, lease = settings.replica_heartbeat_seconds, settings.replica_lease_seconds
         scheduler = Scheduler(
             db,
             executor,
             hub,
+            replica_id=identity.id,
             max_concurrent_jobs=settings.max_concurrent_jobs,
             max_log_bytes=settings.max_log_bytes,
+            lease_seconds=lease,
+            cancel_wait_seconds=lease + 2 * heartbeat,
+            max_running_jobs_per_user=settings.max_running_jobs_per_user,
         )
+        leases = LeaseKeeper(
+            db, replicas, scheduler, hub, heartbeat_seconds=heartbeat, lease_seconds=lease
+        )
+        listener = None
+        if not single_server:
+            listener = ClusterListener(
+                db.url, identity.id, hub, scheduler, on_reconnect=leases.beat_soon
+            )
         programs = ProgramService(
             db,
             max_source_bytes=settings.max_source_bytes,
@@ -71,7 +97,20 @@ class Services:
             max_log_bytes=settings.max_log_bytes,
         )
         users = UserService(db)
-        return cls(settings, db, registry, hub, scheduler, users, programs, jobs, executor)
+        return cls(
+            settings,
+            db,
+            registry,
+            hub,
+            scheduler,
+            users,
+            programs,
+            jobs,
+            executor,
+            replicas,
+            leases,
+            listener,
+        )
 
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,9 +125,16 @@ class Services:
         )
         if self.settings.catalogue_dir is not None:
             publish_catalogue(self.db, self.programs, self.settings.catalogue_dir)
-        await self.scheduler.start()
+        earlier_runs = await asyncio.to_thread(self.replicas.register)
+        if self.listener is not None:
+            await self.listener.start()  # before dispatching: no signal from now on is missed
+        await self.scheduler.start(interrupt_leftovers=self.listener is None)
+        await self.leases.start(earlier_runs)
         log.info(
-            "qruntime is serving on %s (database: %s)", self.settings.public_url, self.db.dialect
+            "qruntime is serving on %s (database: %s, replica %s)",
+            self.settings.public_url,
+            self.db.dialect,
+            self.replicas.identity.id,
         )
 
     def sandbox_report(self) -> dict:
@@ -117,5 +163,12 @@ class Services:
         log.info("jobs run sandboxed: %s", active)
 
     async def stop(self) -> None:
+        if self.listener is not None:
+            await self.listener.stop()
+        await self.leases.stop()
         await self.scheduler.stop()
+        try:
+            await asyncio.to_thread(self.replicas.deregister)
+        except Exception:  # the database may be gone; the row then ages out
+            log.exception("could not remove this replica's registration")
         self.db.dispose()
