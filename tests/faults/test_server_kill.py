@@ -50,8 +50,8 @@ def test_sigkill_with_twenty_jobs_queued_or_running_loses_nothing(
 ) -> None:
     if "ray" in server.extra_args:
         pytest.skip(
-            "with the Ray executor, jobs outlive their server and another replica adopts them; "
-            "that takes the replicas' leases (issue 15, the replicas half)"
+            "with the Ray executor a killed server's jobs run on and are adopted, not "
+            "interrupted: test_ray_executor.py::test_jobs_of_a_sigkilled_replica_are_adopted..."
         )
     publisher = upload(user, "slow_publisher")["id"]
     # max_concurrent_jobs=2: the two long jobs take both slots; the others wait behind them.

@@ -209,6 +209,64 @@ def test_the_dashboard_shows_the_ray_nodes(server: ServerProcess, user: httpx.Cl
         assert address in page.text
 
 
+def test_jobs_of_a_sigkilled_replica_are_adopted_and_finished_by_another(
+    cluster: RayCluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Two replicas with short leases; the one that runs jobs is SIGKILLed mid-job. The jobs
+    go on on their Ray nodes, the other replica adopts them once the lease ran out, and each
+    ends DONE with every interim result stored and streamed exactly once."""
+    wait_until(lambda: cluster.head is not None and cluster.head.alive, what="the cluster")
+    base = tmp_path_factory.mktemp("ray-replicas")
+    env = {
+        **ray_server_env(),  # one namespace: both replicas use the same agents
+        "QRUNTIME_REPLICA_HEARTBEAT_SECONDS": "0.5",
+        "QRUNTIME_REPLICA_LEASE_SECONDS": "3",
+    }
+    n = 250
+    with ExitStack() as stack:
+        database = stack.enter_context(fresh_database("postgresql", base))
+        replicas = [
+            stack.enter_context(
+                running_server(
+                    base / name,
+                    database_url=database.url,
+                    extra_env=env,
+                    extra_args=ray_server_args(cluster),
+                )
+            )
+            for name in ("a", "b")
+        ]
+        first = replicas[0]
+        admin = stack.enter_context(first.client())
+        token = admin.post("/users", json={"name": "adopted", "role": "user"}).json()["token"]
+        user = stack.enter_context(first.client(token))
+        publisher = upload(user, "slow_publisher")["id"]
+        jobs = [submit(user, publisher, {"n": n, "delay": 0.1}) for _ in range(2)]
+        for job in jobs:
+            wait_until(lambda j=job: get_job(user, j["id"])["interim_count"] >= 3, server=first)
+
+        def owners() -> dict[str, int]:
+            health = httpx.get(f"{first.url}/health", timeout=10).json()
+            return {r["url"]: r["running_jobs"] for r in health["replicas"]}
+
+        victim = max(replicas, key=lambda r: owners().get(r.url, 0))
+        survivor = replicas[1 - replicas.index(victim)]
+        assert owners().get(victim.url, 0) >= 1, owners()
+        victim.kill()
+
+        follower = stack.enter_context(survivor.client(token))
+        for job in jobs:
+            done = wait_for_job(follower, job["id"], timeout=180, server=survivor)
+            assert done["status"] == "DONE", done
+            assert follower.get(f"/jobs/{job['id']}/results").json() == {"published": n}
+            body = follower.get(f"/jobs/{job['id']}/interim_results").json()
+            stored = [(i["seq"], i["data"]) for i in body["interim_results"]]
+            assert stored == [(k + 1, {"i": k}) for k in range(n)]
+            events = read_stream(follower, job["id"])
+            assert interim_seqs(events) == list(range(1, n + 1))
+            assert [f["status"] for f in finals(events)] == ["DONE"]
+
+
 def test_a_node_lost_mid_job_ends_its_job_in_error_naming_the_node(
     server: ServerProcess, cluster: RayCluster, user: httpx.Client, publisher: str
 ) -> None:
