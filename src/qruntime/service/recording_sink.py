@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from qruntime.domain.events import JobEvent, TerminalEvent
 from qruntime.service.event_batches import batched
-from qruntime.service.job_recorder import JobNotifier, JobRecorder
+from qruntime.service.job_recorder import JobRecorder
 from qruntime.storage import Database
 
 
@@ -46,11 +46,9 @@ class DatabaseSinkFactory:
     def __call__(self) -> RecordingSink:
         return RecordingSink(
             JobRecorder(
-                Database(self.database_url), self.notifier(), max_log_bytes=self.max_log_bytes
+                Database(self.database_url),
+                None,  # nobody follows a job on the agent's node itself
+                max_log_bytes=self.max_log_bytes,
+                sender="ray-agent",  # its commits' signals wake every replica's streams
             )
         )
-
-    def notifier(self) -> JobNotifier | None:
-        """Who learns of each commit on the agent's node: the replicas' streams (by the
-        database's notifications, where the database sends them)."""
-        return None
