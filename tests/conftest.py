@@ -9,9 +9,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ray_cluster import RayCluster, ray_cluster
 from repo_paths import PROGRAMS, QRUNTIME
 from server_harness import ServerProcess
 from server_support import Clients, clients_for
+
+
+@pytest.fixture(scope="session")
+def shared_ray_cluster() -> Iterator[RayCluster]:
+    """One two-node Ray cluster for every test of this test process that runs jobs on Ray
+    (each server has agents of its own there); started on first use."""
+    with ray_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -272,10 +272,22 @@ def finals(events: list[ServerSentEvent]) -> list[dict[str, Any]]:
 # --- worker processes ------------------------------------------------------------------------
 
 
-def worker_pids(server_pid: int) -> list[int]:
-    """Live workers running a job for the server with ``server_pid``: spawned ones (the server
-    passes its pid as the last argument) and forked ones (named ``qruntime-job``, children of
-    the server's zygote); other tests' workers and idle pool workers never match."""
+def job_supervisors(server: ServerProcess) -> list[int]:
+    """The processes whose workers run the server's jobs: the server itself, or with the Ray
+    executor its agents on the Ray nodes (as ``GET /health`` lists them)."""
+    assert server.process is not None
+    executor = httpx.get(f"{server.url}/health", timeout=10).json().get("executor", {})
+    if executor.get("kind") == "ray":
+        return [agent["pid"] for agent in executor.get("agents", [])]
+    return [server.process.pid]
+
+
+def worker_pids(*supervisor_pids: int) -> list[int]:
+    """Live workers running a job for the supervisors with these pids (a server, or its Ray
+    agents): spawned ones (the supervisor passes its pid as the last argument) and forked ones
+    (named ``qruntime-job``, children of its zygote); other tests' workers and idle pool
+    workers never match."""
+    supervisors = {str(pid) for pid in supervisor_pids}
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -287,9 +299,11 @@ def worker_pids(server_pid: int) -> list[int]:
         except OSError:
             continue
         args = [a for a in args if a]
-        if "qruntime.execution.worker" in args and args[-1] == str(server_pid):
+        if "qruntime.execution.worker" in args and args[-1] in supervisors:
             found.append(int(entry.name))  # spawned: python -m qruntime.execution.worker
-        elif _comm(entry.name) == "qruntime-job" and _parent(_parent(entry.name)) == server_pid:
+        elif (
+            _comm(entry.name) == "qruntime-job" and str(_parent(_parent(entry.name))) in supervisors
+        ):
             found.append(int(entry.name))  # forked by the server's zygote, running a job
     return found
 

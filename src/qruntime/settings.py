@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,6 +87,12 @@ class Settings(BaseSettings):
     worker_pool_size: int = Field(2, ge=0, le=64)
     #: Modules the zygote imports before it forks workers (missing ones are skipped).
     worker_preload: tuple[str, ...] = DEFAULT_PRELOAD
+    #: Where jobs run: ``local`` (worker processes on this machine) or ``ray`` (a Ray cluster).
+    executor: Literal["local", "ray"] = "local"
+    #: The Ray cluster's address (``HOST:PORT`` of its head) for ``executor = ray``.
+    ray_address: str | None = None
+    #: Ray namespace of the qruntime agents; the replicas of one service share it.
+    ray_namespace: str = Field("qruntime", min_length=1, max_length=64)
 
     @model_validator(mode="after")
     def _lease_outlives_heartbeats(self) -> Settings:

@@ -16,26 +16,34 @@ import httpx
 import pytest
 
 from integration.storage_support import fresh_database
+from ray_cluster import ray_server_args, ray_server_env
 from server_harness import ServerProcess
 from server_support import Clients, running_server
 
-DATABASES = ["sqlite", "postgresql"]
+#: The local executor on each database, then the Ray executor (on PostgreSQL, as it needs).
+BACKINGS = ["sqlite", "postgresql", "ray"]
 
 #: Per-user queue cap well above anything these tests submit (the default is 100).
 SERVER_ENV = {"QRUNTIME_MAX_QUEUED_JOBS_PER_USER": "1000"}
 
 
-@pytest.fixture(scope="session", params=DATABASES)
+@pytest.fixture(scope="session", params=BACKINGS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     base = tmp_path_factory.mktemp(f"faults-{request.param}")
     with ExitStack() as stack:
         url = None
-        if request.param == "postgresql":
+        env, args = dict(SERVER_ENV), []
+        if request.param in ("postgresql", "ray"):
             url = stack.enter_context(fresh_database("postgresql", base)).url
+        if request.param == "ray":
+            args = ray_server_args(request.getfixturevalue("shared_ray_cluster"))
+            env |= ray_server_env()
         yield stack.enter_context(
-            running_server(base, database_url=url, max_concurrent_jobs=2, extra_env=SERVER_ENV)
+            running_server(
+                base, database_url=url, max_concurrent_jobs=2, extra_env=env, extra_args=args
+            )
         )
 
 

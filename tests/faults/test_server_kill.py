@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from fault_support import (
     RECONNECT_GIVE_UP,
     RawStreamReader,
@@ -47,6 +48,11 @@ class SdkFollower:
 def test_sigkill_with_twenty_jobs_queued_or_running_loses_nothing(
     server: ServerProcess, user: httpx.Client, user_token: str
 ) -> None:
+    if "ray" in server.extra_args:
+        pytest.skip(
+            "with the Ray executor a killed server's jobs run on and are adopted, not "
+            "interrupted: test_ray_executor.py::test_jobs_of_a_sigkilled_replica_are_adopted..."
+        )
     publisher = upload(user, "slow_publisher")["id"]
     # max_concurrent_jobs=2: the two long jobs take both slots; the others wait behind them.
     long_jobs = [submit(user, publisher, LONG)["id"] for _ in range(2)]

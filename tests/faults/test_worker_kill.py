@@ -14,6 +14,7 @@ from server_support import (
     finals,
     get_job,
     interim_seqs,
+    job_supervisors,
     read_stream,
     submit,
     upload,
@@ -28,14 +29,19 @@ def test_a_worker_killed_mid_job_ends_its_job_in_error_and_the_next_job_runs(
 ) -> None:
     assert server.process is not None
     publisher = upload(user, "slow_publisher")["id"]
-    others = set(worker_pids(server.process.pid))
+    others = set(worker_pids(*job_supervisors(server)))
     job = submit(user, publisher, {"n": 100_000, "delay": 0.1})
     wait_until(
         lambda: get_job(user, job["id"])["interim_count"] >= 3,
         what="the job to publish 3 interim results",
         server=server,
     )
-    [worker] = set(worker_pids(server.process.pid)) - others
+    wait_until(
+        lambda: set(worker_pids(*job_supervisors(server))) - others,
+        what="the job's worker process",
+        server=server,
+    )
+    [worker] = set(worker_pids(*job_supervisors(server))) - others
 
     os.kill(worker, signal.SIGKILL)
     failed = wait_for_job(user, job["id"], server=server)
@@ -58,4 +64,4 @@ def test_a_worker_killed_mid_job_ends_its_job_in_error_and_the_next_job_runs(
     assert after["status"] == "DONE", after
     assert user.get(f"/jobs/{after['id']}/results").json() == {"published": 2}
     assert_complete(api_interims(user, after["id"]), 2)
-    assert worker not in worker_pids(server.process.pid)
+    assert worker not in worker_pids(*job_supervisors(server))

@@ -47,6 +47,8 @@ JOB_KEYS = {
     "start_date",
     "end_date",
     "interim_count",
+    "resources",
+    "waiting_reason",
 }
 
 

@@ -30,6 +30,7 @@ import re
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 from compat_cells import compat_attempts, is_compat, ws_outcome
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, inspect, text
 
+from executors import EXECUTORS, started_server
 from qruntime.api import create_app
 from qruntime.backends.registry import BackendRegistry
 from qruntime.domain.errors import NotAuthenticatedError
@@ -56,7 +58,6 @@ from server_support import (
     assert_error,
     create_user,
     metadata,
-    running_server,
     source_b64,
     submit,
     upload,
@@ -667,13 +668,15 @@ class World:
         return response.json()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=EXECUTORS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """One job slot, so that one long job keeps every job the cells submit QUEUED."""
-    base = tmp_path_factory.mktemp("authorization")
+    base = tmp_path_factory.mktemp(f"authorization-{request.param}")
     catalogue = ["--catalogue", str(SRC.parents[1] / "runtime")]  # circuit-runner, for Qobj jobs
-    with running_server(base, max_concurrent_jobs=1, extra_args=catalogue) as server:
-        yield server
+    with ExitStack() as stack:
+        yield started_server(request, base, stack, max_concurrent_jobs=1, extra_args=catalogue)
 
 
 def read_form_token(server: ServerProcess, token: str) -> str:
@@ -993,7 +996,28 @@ def test_tokens_are_stored_as_sha256_only(world: World) -> None:
     tokens table, not anywhere in the database files (WAL included), not in the server log."""
     data_dir = world.server.data_dir
     tokens = [world.tokens[who] for who in (ADMIN, OWNER, OTHER, OPEN, REVOKED)]
-    connection = sqlite3.connect(f"file:{data_dir / 'qruntime.db'}?mode=ro", uri=True)
+    if world.server.database_url is None:
+        columns, rows, everything = _sqlite_contents(data_dir / "qruntime.db")
+    else:
+        columns, rows, everything = _database_contents(world.server.database_url)
+    assert "token_hash" in columns and "token" not in columns, columns
+    hashes = {dict(zip(columns, row, strict=True))["token_hash"] for row in rows}
+    assert all(re.fullmatch(r"[0-9a-f]{64}", value) for value in hashes), hashes
+    for token in tokens:
+        assert hashlib.sha256(token.encode()).hexdigest() in hashes
+        assert not any(token in text for text in everything)
+    files = [path for path in data_dir.iterdir() if path.name.startswith("qruntime.db")]
+    assert files or world.server.database_url is not None
+    for path in files:
+        raw = path.read_bytes()
+        assert not any(token.encode() in raw for token in tokens), path
+    log = world.server.log()
+    assert not any(token in log for token in tokens)
+
+
+def _sqlite_contents(path: Path) -> tuple[list[str], list[Any], list[str]]:
+    """The tokens table's columns and rows, and every table's rows as text, read raw."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         columns = [row[1] for row in connection.execute("PRAGMA table_info(tokens)")]
         rows = connection.execute("SELECT * FROM tokens").fetchall()
@@ -1008,19 +1032,24 @@ def test_tokens_are_stored_as_sha256_only(world: World) -> None:
         ]
     finally:
         connection.close()
-    assert "token_hash" in columns and "token" not in columns, columns
-    hashes = {dict(zip(columns, row, strict=True))["token_hash"] for row in rows}
-    assert all(re.fullmatch(r"[0-9a-f]{64}", value) for value in hashes), hashes
-    for token in tokens:
-        assert hashlib.sha256(token.encode()).hexdigest() in hashes
-        assert not any(token in text for text in everything)
-    files = [path for path in data_dir.iterdir() if path.name.startswith("qruntime.db")]
-    assert files
-    for path in files:
-        raw = path.read_bytes()
-        assert not any(token.encode() in raw for token in tokens), path
-    log = world.server.log()
-    assert not any(token in log for token in tokens)
+    return columns, rows, everything
+
+
+def _database_contents(url: str) -> tuple[list[str], list[Any], list[str]]:
+    """The same as :func:`_sqlite_contents` for a server on PostgreSQL."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            tables = inspect(connection).get_table_names()
+            columns = [c["name"] for c in inspect(connection).get_columns("tokens")]
+            rows = [tuple(r) for r in connection.execute(text("SELECT * FROM tokens"))]
+            everything = [
+                repr(connection.execute(text(f'SELECT * FROM "{table}"')).fetchall())
+                for table in tables
+            ]
+    finally:
+        engine.dispose()
+    return columns, rows, everything
 
 
 def test_authentication_looks_tokens_up_by_their_sha256(tmp_path: Path) -> None:

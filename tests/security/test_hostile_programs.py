@@ -12,16 +12,18 @@ import secrets
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from executors import EXECUTORS, started_server
 from qruntime.execution.job_users import processes_of
 from qruntime.execution.sandbox import exposed_paths
 from server_harness import ServerProcess
-from server_support import clients_for, submit, upload, wait_for_job
+from server_support import clients_for, submit, upload, wait_for_job, wait_until
 
 CANARY = f"canary-{secrets.token_hex(8)}"
 UID_BASE = 300_000 + (os.getpid() % 500) * 100
@@ -29,22 +31,19 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_INTERIMS = 2000
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    base = tmp_path_factory.mktemp("hostile")
-    server = ServerProcess(
-        data_dir=base / "data",
-        accounts_file=base / "accounts.json",
-        extra_env={
-            "QRUNTIME_SECRET_CANARY": CANARY,
-            "QRUNTIME_SANDBOX_UID_BASE": str(UID_BASE),
-            "QRUNTIME_SANDBOX_MAX_FILE_BYTES": str(MAX_FILE_BYTES),
-            "QRUNTIME_MAX_INTERIM_RESULTS": str(MAX_INTERIMS),
-        },
-    )
-    server.start()
-    yield server
-    server.stop()
+@pytest.fixture(scope="module", params=EXECUTORS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    base = tmp_path_factory.mktemp(f"hostile-{request.param}")
+    env = {
+        "QRUNTIME_SECRET_CANARY": CANARY,
+        "QRUNTIME_SANDBOX_UID_BASE": str(UID_BASE),
+        "QRUNTIME_SANDBOX_MAX_FILE_BYTES": str(MAX_FILE_BYTES),
+        "QRUNTIME_MAX_INTERIM_RESULTS": str(MAX_INTERIMS),
+    }
+    with ExitStack() as stack:
+        yield started_server(request, base, stack, env)
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +113,11 @@ def result(client: httpx.Client, job: dict) -> Any:
 
 
 def test_the_server_reports_every_protection_active(server: ServerProcess):
-    sandbox = httpx.get(f"{server.url}/health", timeout=10).json()["sandbox"]
+    def reported() -> dict[str, Any] | None:  # a Ray server's agents report once started
+        sandbox = httpx.get(f"{server.url}/health", timeout=10).json()["sandbox"]
+        return sandbox if sandbox["protections"] else None
 
+    sandbox = wait_until(reported, what="the sandbox report", server=server)
     assert sandbox["enabled"] is True
     assert {p["name"]: p["active"] for p in sandbox["protections"]} == {
         "separate user": True,

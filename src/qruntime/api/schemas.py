@@ -93,6 +93,11 @@ class JobCreate(_Request):
     backend: str = "aer_simulator"
     inputs: Any = Field(default_factory=dict, description="RuntimeEncoder JSON object.")
     max_execution_time: float | None = None
+    resources: dict[str, Any] | None = Field(
+        default=None,
+        description="What the job reserves: `cpus`, `memory_bytes`, `gpus` (the program's "
+        "`spec.resources`, else one CPU); the Ray executor places the job by it.",
+    )
 
 
 class JobPublic(BaseModel):
@@ -110,9 +115,13 @@ class JobPublic(BaseModel):
     start_date: str | None
     end_date: str | None
     interim_count: int
+    resources: dict[str, Any] | None = None
+    waiting_reason: str | None = Field(
+        default=None, description="Why a QUEUED job does not start now, when one is known."
+    )
 
     @classmethod
-    def of(cls, job: StoredJob) -> JobPublic:
+    def of(cls, job: StoredJob, waiting_reason: str | None = None) -> JobPublic:
         return cls(
             id=job.id,
             program_id=job.program_id,
@@ -128,6 +137,8 @@ class JobPublic(BaseModel):
             start_date=iso(job.started_at),
             end_date=iso(job.ended_at),
             interim_count=job.interim_count,
+            resources=json.loads(job.resources) if job.resources else None,
+            waiting_reason=waiting_reason,
         )
 
 
@@ -282,5 +293,10 @@ class Health(BaseModel):
     version: str
     database: str
     sandbox: SandboxStatus
+    executor: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Where jobs run: `kind`, `state` (`up`/`down`), a `reason` when down, and "
+        "for Ray its nodes with their total and free resources.",
+    )
     replica: str = Field(description="The id of the replica that answered.")
     replicas: list[ReplicaPublic] = Field(description="Every registered replica, oldest first.")

@@ -53,6 +53,18 @@ def serve(
             "public, under bare names; changed programs are updated. [env QRUNTIME_CATALOGUE_DIR]"
         ),
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="Where jobs run: local (worker processes here) or ray (a Ray cluster; needs "
+            "--ray-address, PostgreSQL and the qruntime[ray] extra). [env QRUNTIME_EXECUTOR; "
+            "default local]"
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="The Ray head's HOST:PORT. [env QRUNTIME_RAY_ADDRESS]"),
+    ] = None,
     tls_cert: Annotated[
         Path | None,
         typer.Option(
@@ -79,6 +91,8 @@ def serve(
         "max_concurrent_jobs": max_concurrent_jobs,
         "worker_pool_size": worker_pool_size,
         "catalogue_dir": catalogue,
+        "executor": executor,
+        "ray_address": ray_address,
         "tls_certfile": tls_cert,
         "tls_keyfile": tls_key,
     }
@@ -92,6 +106,7 @@ def serve(
         typer.echo("error: give both --tls-cert and --tls-key, or neither", err=True)
         raise typer.Exit(2)
     _refuse_broken_catalogue(settings.catalogue_dir)
+    _refuse_unusable_executor(settings)
     locks, listener = _claim(settings)
     _configure_logging(log_level)
     try:
@@ -155,6 +170,16 @@ def _refuse_broken_catalogue(directory: Path | None) -> None:
         typer.echo(f"error: {problem}", err=True)
     if problems:
         typer.echo(f"error: not starting: the catalogue in {directory} has problems", err=True)
+        raise typer.Exit(2)
+
+
+def _refuse_unusable_executor(settings: Settings) -> None:
+    """The Ray executor's needs, said before anything starts."""
+    from qruntime.service.executor_choice import executor_problem
+
+    problem = executor_problem(settings)
+    if problem is not None:
+        typer.echo(f"error: not starting: {problem}", err=True)
         raise typer.Exit(2)
 
 

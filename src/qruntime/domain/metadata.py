@@ -28,6 +28,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from qruntime.domain.errors import InvalidMetadataError, Problem
 from qruntime.domain.naming import check_program_name
+from qruntime.domain.resources import JobResources
 
 DEFAULT_MAX_EXECUTION_TIME_CEILING = 8 * 3600
 MAX_VERSION_LENGTH = 64
@@ -103,6 +104,19 @@ class ProgramSpec(BaseModel):
     parameters: dict[str, Any] | None = None
     return_values: dict[str, Any] | None = None
     interim_results: dict[str, Any] | None = None
+    #: What each job reserves unless it asks otherwise: ``{"cpus": 2, "memory_bytes": ...,
+    #: "gpus": 1}`` (the Ray executor places jobs by it).
+    resources: dict[str, Any] | None = None
+
+    @field_validator("resources", mode="after")
+    @classmethod
+    def _is_resource_request(cls, value: dict[str, Any] | None) -> Any:
+        if value is None:
+            return value
+        try:
+            return JobResources.from_json(value).to_json()
+        except ValueError as exc:
+            raise _rule_error([("", f"spec.{exc}")]) from None
 
     @field_validator(*SCHEMA_KEYS, mode="before")
     @classmethod
@@ -145,6 +159,8 @@ class ProgramSpec(BaseModel):
             schema = getattr(self, key)
             if schema is not None:
                 out[key] = copy.deepcopy(schema)
+        if self.resources is not None:
+            out["resources"] = dict(self.resources)
         return out
 
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from qruntime.domain.events import JobEvent
+from qruntime.domain.resources import JobResources
 from qruntime.execution.request import JobRequest
+
+
+class ExecutorUnavailable(RuntimeError):
+    """The executor cannot start jobs now (its cluster is unreachable); they wait queued."""
 
 
 class Executor(ABC):
@@ -15,6 +20,8 @@ class Executor(ABC):
 
     #: Shown for each replica in ``GET /health`` (``local``, ``ray``).
     kind: ClassVar[str] = "custom"
+    #: A job goes on running when the replica that started it dies (another one adopts it).
+    jobs_outlive_replica: ClassVar[bool] = False
     #: Whether :meth:`adopt` can follow a job another replica started; if not, a replica that
     #: finds such an orphan ends it at once, without taking it over first.
     can_adopt: ClassVar[bool] = False
@@ -44,6 +51,18 @@ class Executor(ABC):
         the replica that started it); the job then ends ERROR / INTERRUPTED.
         """
         return None
+
+    def fits_now(self, resources: JobResources) -> bool:
+        """Whether a job asking for ``resources`` could be placed now (else it stays QUEUED)."""
+        return True
+
+    def unsatisfiable(self, resources: JobResources) -> str | None:
+        """Why no machine of this executor could ever run a job asking for ``resources``."""
+        return None
+
+    def status(self) -> dict[str, Any]:
+        """What ``GET /health`` shows of the executor: ``state`` (``up``/``down``) and more."""
+        return {"kind": self.kind, "state": "up"}
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Get ready for jobs (a warm pool forks its workers); jobs may arrive before it ends."""

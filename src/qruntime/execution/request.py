@@ -20,6 +20,8 @@ class JobRequest:
     sandbox: dict[str, Any] | None = None
     #: JobLimits as JSON; None means the defaults.
     limits: dict[str, Any] | None = None
+    #: JobResources as JSON (CPUs, memory, GPUs to reserve); None means the defaults.
+    resources: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,6 +12,7 @@ row, so two replicas claiming at once cannot both take a user's last free place.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
@@ -36,6 +37,7 @@ def claim_jobs(
     fair_share: FairShare,
     signals: Signals,
     max_running_per_user: int | None = None,
+    fits: Callable[[str | None], bool] | None = None,
 ) -> list[StoredJob]:
     """Up to ``slots`` queued jobs, now RUNNING on ``replica_id``; commit to keep them."""
     if slots <= 0:
@@ -44,6 +46,8 @@ def claim_jobs(
     heads = claims.queued_heads(per_owner=slots)
     if not heads:
         return []
+    if fits is not None:  # the executor has no room for the others now: they stay queued
+        heads = [job for job in heads if fits(job.resources)]
     running = claims.running_per_owner({job.owner_id for job in heads})
     picked: list[QueuedJob] = []
     for _ in range(LOCK_ROUNDS):

@@ -7,10 +7,11 @@ import logging
 from dataclasses import dataclass
 
 from qruntime.backends import BackendRegistry, default_registry
-from qruntime.execution import Executor, LocalExecutor, LocalExecutorConfig
+from qruntime.execution import Executor
 from qruntime.service.bootstrap import ensure_admin
 from qruntime.service.catalogue_target import publish_catalogue
 from qruntime.service.cluster_listener import ClusterListener
+from qruntime.service.executor_choice import build_executor
 from qruntime.service.jobs import JobService
 from qruntime.service.leases import LeaseKeeper
 from qruntime.service.programs import ProgramService
@@ -62,13 +63,7 @@ class Services:
         db = Database(settings.resolved_database_url)
         registry = registry or default_registry()
         hub = StreamHub()
-        executor = executor or LocalExecutor(
-            LocalExecutorConfig(
-                sandbox=settings.sandbox_config(),
-                limits=settings.job_limits(),
-                pool=settings.warm_pool(),
-            )
-        )
+        executor = executor or build_executor(settings)
         identity = ReplicaIdentity.of_this_process(
             url=settings.replica_url, executor=executor.kind, data_dir=settings.data_dir
         )
@@ -157,10 +152,20 @@ class Services:
 
     def sandbox_report(self) -> dict:
         """What confines jobs here, for ``GET /health``."""
+        on_nodes = getattr(self.executor, "sandbox_json", None)
+        if on_nodes is not None:  # the Ray agents' sandboxes
+            return on_nodes()
         report = getattr(self.executor, "sandbox_report", None)
         return report.to_json() if report is not None else {"enabled": False, "protections": []}
 
+    def executor_status(self) -> dict:
+        """Where jobs run and whether that works now, for ``GET /health``."""
+        return self.executor.status()
+
     def _log_sandbox(self) -> None:
+        if self.executor.kind == "ray":
+            log.info("jobs run on Ray; each node's agent sandboxes them (see GET /health)")
+            return
         report = getattr(self.executor, "sandbox_report", None)
         if report is None or not report.enabled:
             log.warning("jobs run WITHOUT a sandbox: user programs can read the server's files")

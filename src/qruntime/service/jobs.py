@@ -23,6 +23,7 @@ from qruntime.domain.errors import (
 )
 from qruntime.domain.inputs import check_input_names, validate_inputs
 from qruntime.domain.job import JobStatus
+from qruntime.domain.resources import JobResources
 from qruntime.domain.source import MainSignature
 from qruntime.serialization import decode
 from qruntime.service.principal import Principal
@@ -39,6 +40,12 @@ FINISHED = (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
 
 class InvalidJobRequestError(ValidationFailed):
     what = "job request"
+
+
+class ResourcesUnavailableError(ValidationFailed):
+    """No node of the cluster could ever hold the job's resource request."""
+
+    what = "resource request"
 
 
 class JobService:
@@ -71,6 +78,7 @@ class JobService:
         inputs: Any,
         max_execution_time: float | None = None,
         job_id: str | None = None,
+        resources: Any = None,
     ) -> StoredJob:
         """Refuse anything invalid before the job is stored; then queue it.
 
@@ -85,6 +93,7 @@ class JobService:
         check_backend_requirements(metadata, backend_info)
         limit = _time_limit(max_execution_time, metadata.max_execution_time)
         inputs_text = self._check_inputs(inputs, metadata, signature_of(program))
+        reservation = self._check_resources(resources, metadata.spec.resources)
         with self._db.session() as session:
             jobs = JobRepository(session)
             queued = jobs.count_queued(caller.user_id)
@@ -103,6 +112,7 @@ class JobService:
                 inputs=inputs_text,
                 source=program.source,
                 max_execution_time=limit,
+                resources=json.dumps(reservation.to_json()),
             )
             self._signals.queued(session, job.id)
         self._scheduler.wake()
@@ -179,6 +189,27 @@ class JobService:
         with self._db.session() as session:
             if JobRepository(session).delete(job_id):
                 self._signals.changed(session, job_id, DELETED)
+
+    def waiting_reason(self, job: StoredJob) -> str | None:
+        """Why a queued job does not start now, when this server knows a reason."""
+        if job.status is not JobStatus.QUEUED:
+            return None
+        return self._scheduler.waiting_reason()
+
+    def _check_resources(self, requested: Any, defaults: dict[str, Any] | None) -> JobResources:
+        """The job's reservation (its request over the program's defaults), refused when no
+        machine of the executor could ever hold it."""
+        try:
+            program_default = JobResources.from_json(defaults) if defaults else None
+            asked = JobResources.from_json(requested)
+        except ValueError as exc:
+            location, _, message = str(exc).partition(": ")
+            raise InvalidJobRequestError(Problem(location, message)) from None
+        reservation = asked.merged_over(program_default)
+        refusal = self._scheduler.unsatisfiable(reservation)
+        if refusal is not None:
+            raise ResourcesUnavailableError(Problem("resources", refusal))
+        return reservation
 
     def _check_inputs(
         self, inputs: Any, metadata: Any, signature: MainSignature | None = None

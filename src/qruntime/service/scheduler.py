@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Collection, Coroutine
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 from qruntime.domain.errors import InvalidStateError, NotFoundError
 from qruntime.domain.events import CancelledEvent, ErrorEvent, JobEvent, TerminalEvent
 from qruntime.domain.job import JobReason, JobStatus
+from qruntime.domain.resources import JobResources
 from qruntime.execution import Executor, JobRequest
 from qruntime.service.claims import claim_jobs
 from qruntime.service.event_batches import batched
@@ -221,9 +223,20 @@ class Scheduler:
             except Exception:  # the database may be briefly unavailable; try again later
                 log.exception("could not dispatch queued jobs")
 
+    def unsatisfiable(self, resources: JobResources) -> str | None:
+        """Why no machine of the executor could ever run a job asking for ``resources``."""
+        return self._executor.unsatisfiable(resources)
+
+    def waiting_reason(self) -> str | None:
+        """Why queued jobs do not start now (the executor is down), if they do not."""
+        status = self._executor.status()
+        if status.get("state") == "down":
+            return f"waiting for the {status.get('kind')} executor: {status.get('reason')}"
+        return None
+
     async def _dispatch(self) -> None:
         slots = self._max_concurrent - len(self._running)
-        if slots <= 0:
+        if slots <= 0 or self.waiting_reason() is not None:
             return
         for job in await asyncio.to_thread(self._claim, slots):
             running = _Running(job)
@@ -278,11 +291,14 @@ class Scheduler:
             inputs=job.inputs,
             max_execution_time=job.max_execution_time,
             program_name=job.program_name,
+            resources=json.loads(job.resources) if job.resources else None,
         )
 
     async def _record_stop(self, running: _Running) -> None:
         if running.lease_lost:
             return  # the replica that took the job over records its end
+        if not running.cancel_requested and self._executor.jobs_outlive_replica:
+            return  # it runs on without this server; another replica adopts it
         if running.cancel_requested:
             outcome: CancelledEvent | ErrorEvent = CancelledEvent(
                 JobReason.CANCELLED_BY_USER, "cancelled by request"
@@ -342,7 +358,13 @@ class Scheduler:
                 fair_share=self._fair_share,
                 signals=self._signals,
                 max_running_per_user=self._max_running_per_user,
+                fits=self._fits_now,
             )
+
+    def _fits_now(self, resources: str | None) -> bool:
+        """A job is claimed only once the executor has room for it: until then it stays
+        QUEUED (a job that no node could ever hold was refused at submit)."""
+        return self._executor.fits_now(JobResources.from_json(json.loads(resources or "null")))
 
     def _get(self, job_id: str) -> StoredJob:
         with self._db.session(readonly=True) as session:

@@ -32,6 +32,8 @@ class QueuedJob:
 
     id: str
     owner_id: int
+    #: JobResources as JSON text.
+    resources: str | None = None
 
 
 class JobClaims:
@@ -50,16 +52,16 @@ class JobClaims:
             .label("rank")
         )
         ranked = (
-            select(JOBS.c.id, JOBS.c.owner_id, JOBS.c.created_at, rank)
+            select(JOBS.c.id, JOBS.c.owner_id, JOBS.c.created_at, JOBS.c.resources, rank)
             .where(JOBS.c.status == _QUEUED)
             .subquery()
         )
         rows = self._session.execute(
-            select(ranked.c.id, ranked.c.owner_id)
+            select(ranked.c.id, ranked.c.owner_id, ranked.c.resources)
             .where(ranked.c.rank <= per_owner)
             .order_by(ranked.c.created_at, ranked.c.id)
         )
-        return [QueuedJob(row.id, row.owner_id) for row in rows]
+        return [QueuedJob(row.id, row.owner_id, row.resources) for row in rows]
 
     def lock_owners(self, owner_ids: Collection[int]) -> None:
         """Serialise claims and submits per user, so per-user counts hold cluster-wide."""
@@ -78,12 +80,12 @@ class JobClaims:
         """Those of ``job_ids`` still queued and not being claimed elsewhere, oldest first;
         locked until the transaction ends."""
         rows = self._session.execute(
-            select(JOBS.c.id, JOBS.c.owner_id)
+            select(JOBS.c.id, JOBS.c.owner_id, JOBS.c.resources)
             .where(JOBS.c.id.in_(job_ids), JOBS.c.status == _QUEUED)
             .order_by(JOBS.c.created_at, JOBS.c.id)
             .with_for_update(skip_locked=True)
         )
-        return [QueuedJob(row.id, row.owner_id) for row in rows]
+        return [QueuedJob(row.id, row.owner_id, row.resources) for row in rows]
 
     def start(
         self, job_ids: Sequence[str], *, replica_id: str, lease_until: datetime

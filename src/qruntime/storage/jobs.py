@@ -61,6 +61,7 @@ class JobRepository:
         inputs: str,
         source: str,
         max_execution_time: float,
+        resources: str | None = None,
     ) -> StoredJob:
         """A new ``QUEUED`` job; ``source`` is the program's source at submit time.
 
@@ -76,6 +77,7 @@ class JobRepository:
             "inputs": inputs,
             "source": source,
             "max_execution_time": max_execution_time,
+            "resources": resources,
             "created_at": utcnow(),
             "interim_count": 0,
             "log_bytes": 0,

@@ -96,6 +96,8 @@ class StoredJob:
     ended_at: datetime | None
     interim_count: int
     log_truncated: bool
+    #: JobResources as JSON text; None: the defaults.
+    resources: str | None = None
     #: The replica that runs (or last ran) the job, and until when its claim holds.
     owner_replica: str | None = None
     lease_expires_at: datetime | None = None
@@ -123,6 +125,7 @@ class StoredJob:
             ended_at=row.ended_at,
             interim_count=row.interim_count,
             log_truncated=bool(row.log_truncated),
+            resources=row.resources,
             owner_replica=row.owner_replica,
             lease_expires_at=row.lease_expires_at,
             cancel_requested_at=row.cancel_requested_at,

@@ -18,6 +18,7 @@ def health(services: ServicesDep) -> Health:
         version=__version__,
         database=services.db.dialect,
         sandbox=services.sandbox_report(),
+        executor=services.executor_status(),
         replica=services.replicas.identity.id,
         replicas=[ReplicaPublic.of(replica) for replica in services.replicas.list()],
     )

@@ -31,6 +31,7 @@ def submit_job(body: JobCreate, caller: CurrentUser, services: ServicesDep) -> J
         backend=body.backend,
         inputs=body.inputs,
         max_execution_time=body.max_execution_time,
+        resources=body.resources,
     )
     return JobPublic.of(job)
 
@@ -53,12 +54,15 @@ def list_jobs(
         program_id=program_id,
         statuses=status,
     )
-    return JobsPublic(jobs=[JobPublic.of(j) for j in jobs], total=total)
+    return JobsPublic(
+        jobs=[JobPublic.of(j, services.jobs.waiting_reason(j)) for j in jobs], total=total
+    )
 
 
 @router.get("/{job_id}", responses=error_responses(404))
 def get_job(job_id: str, caller: CurrentUser, services: ServicesDep) -> JobPublic:
-    return JobPublic.of(services.jobs.get(caller, job_id))
+    job = services.jobs.get(caller, job_id)
+    return JobPublic.of(job, services.jobs.waiting_reason(job))
 
 
 @router.get("/{job_id}/results", responses=error_responses(404, 409))

@@ -15,7 +15,8 @@ router = APIRouter(prefix="/ui/backends", route_class=PageRoute, include_in_sche
 
 @router.get("")
 def backends_page(request: Request, caller: PageCaller, services: ServicesDep) -> Response:
-    return render(request, "backends.html", {"backends": services.registry.infos()})
+    context = {"backends": services.registry.infos(), "executor": services.executor_status()}
+    return render(request, "backends.html", context)
 
 
 @router.get("/{name}")
