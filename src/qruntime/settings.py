@@ -51,6 +51,19 @@ class Settings(BaseSettings):
     max_execution_time_ceiling: int = Field(8 * 3600, ge=1)
     #: Seconds between keep-alive comments on idle event streams.
     stream_ping_seconds: float = Field(15.0, gt=0)
+    #: Event streams open at once, over all users, and for one user (more are refused: 429).
+    max_streams: int = Field(500, ge=1)
+    max_streams_per_user: int = Field(50, ge=1)
+    #: Body a request without a valid token may send (a sign-in form; bigger ones: 401).
+    max_anonymous_body_bytes: int = Field(8 * 1024, ge=1024)
+    #: Failed authentications from one client address in a minute before it is refused (429).
+    max_failed_auths_per_minute: int = Field(30, ge=1)
+    #: What one user may keep stored: program sources, job inputs and sources, results,
+    #: interim results and logs (bytes as stored); a submit or upload past it is refused.
+    max_stored_bytes_per_user: int = Field(1024**3, ge=1024)
+    #: Finished jobs (with their results, interim results and logs) are deleted this many
+    #: days after they ended; 0 keeps them until their owner deletes them.
+    job_retention_days: float = Field(0.0, ge=0)
     #: Also save the admin account in the local account file on first start.
     save_admin_account: bool = True
     #: A catalogue directory (``runtime/``) to publish at every start, public under bare names.

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from qruntime.domain.job import JobReason, JobStatus
+from qruntime.domain.text import decode_stored_json, text_problem
 from qruntime.storage import StoredInterim, StoredJob, StoredProgram, StoredToken, StoredUser
 
 #: The largest integer the databases store (a signed 64-bit BIGINT). Offsets and sequence numbers
@@ -25,7 +25,19 @@ def iso(moment: datetime | None) -> str | None:
 
 
 class _Request(BaseModel):
+    """A request body; its plain-text fields must be valid text without NUL (domain/text.py).
+
+    JSON values (inputs, metadata) are checked by the services, where NUL is allowed.
+    """
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plain_text(cls, value: Any) -> Any:
+        if isinstance(value, str) and (problem := text_problem(value)) is not None:
+            raise ValueError(f"text {problem}")
+        return value
 
 
 class ProgramCreate(_Request):
@@ -115,7 +127,7 @@ class JobPublic(BaseModel):
             status=job.status,
             reason=job.reason,
             error_message=job.error_message,
-            inputs=json.loads(job.inputs),
+            inputs=decode_stored_json(job.inputs),
             max_execution_time=job.max_execution_time,
             creation_date=iso(job.created_at) or "",
             start_date=iso(job.started_at),
@@ -138,7 +150,7 @@ class InterimPublic(BaseModel):
     def of(cls, interim: StoredInterim) -> InterimPublic:
         return cls(
             seq=interim.seq,
-            data=json.loads(interim.data),
+            data=decode_stored_json(interim.data),
             creation_date=iso(interim.created_at) or "",
         )
 
@@ -232,8 +244,18 @@ class ErrorBody(BaseModel):
     error: ErrorPublic
 
 
+class StreamsStatus(BaseModel):
+    """Event streams open now and their caps (QRUNTIME_MAX_STREAMS, ..._PER_USER)."""
+
+    open: int
+    most_open_by_one_user: int
+    max: int
+    max_per_user: int
+
+
 class Health(BaseModel):
     status: str
     version: str
     database: str
     sandbox: SandboxStatus
+    streams: StreamsStatus

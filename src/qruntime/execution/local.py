@@ -26,6 +26,7 @@ from qruntime.domain.events import (
     TerminalEvent,
 )
 from qruntime.domain.job import JobReason
+from qruntime.domain.text import published_json_problem
 from qruntime.execution.executor import Executor
 from qruntime.execution.exits import describe_exit
 from qruntime.execution.job_users import UidPool, kill_user_processes, processes_of
@@ -34,6 +35,7 @@ from qruntime.execution.limits import (
     interim_too_large,
     result_too_large,
     too_many_interims,
+    unstorable,
 )
 from qruntime.execution.output_lines import iter_lines
 from qruntime.execution.protocol import DEFAULT_MAX_FRAME_BYTES, ProtocolError, read_frame
@@ -83,7 +85,7 @@ class LocalExecutorConfig:
 
 
 class LimitExceeded(ProtocolError):
-    """The worker sent more, or bigger, than the job's limits allow."""
+    """The worker sent more, or bigger, than the job's limits allow, or what cannot be stored."""
 
 
 @dataclass
@@ -521,6 +523,8 @@ class LocalExecutor(Executor):
                 raise LimitExceeded(too_many_interims(limits.max_interim_results))
             if len(data) > limits.max_interim_bytes:
                 raise LimitExceeded(interim_too_large(len(data), limits.max_interim_bytes))
+            if problem := published_json_problem(data):
+                raise LimitExceeded(unstorable(f"interim result {seq}", problem))
             return InterimEvent(seq, data)
         field_name = "data" if kind == "result" else "message"
         value = message.get(field_name)

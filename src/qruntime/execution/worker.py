@@ -20,9 +20,10 @@ from collections.abc import Callable
 from types import TracebackType
 
 from qruntime.backends import get_backend
+from qruntime.domain.text import may_hold_surrogates, published_json_problem, repair_text
 from qruntime.execution import linux
 from qruntime.execution.exits import EXIT_EVENT_PIPE_LOST, EXIT_SUPERVISOR_GONE
-from qruntime.execution.limits import JobLimits, result_too_large
+from qruntime.execution.limits import JobLimits, result_too_large, unstorable
 from qruntime.execution.messenger import UserMessenger
 from qruntime.execution.program_loader import load_program, program_filename
 from qruntime.execution.protocol import write_frame
@@ -96,12 +97,16 @@ def run_job(
     if len(data) > limits.max_result_bytes:
         messenger.finish(_error(result_too_large(len(data), limits.max_result_bytes)))
         return 1
+    if may_hold_surrogates(data) and (problem := published_json_problem(data)):
+        messenger.finish(_error(unstorable("the value returned by main()", problem)))
+        return 1
     messenger.finish({"type": "result", "data": data})
     return 0
 
 
 def _error(message: str) -> dict[str, str]:
-    return {"type": "error", "message": message}
+    # A traceback may quote text that is not valid Unicode; the frame must still encode.
+    return {"type": "error", "message": repair_text(message)}
 
 
 def _program_traceback(exc: BaseException, filename: str) -> str:

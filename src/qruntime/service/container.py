@@ -7,12 +7,16 @@ from dataclasses import dataclass
 
 from qruntime.backends import BackendRegistry, default_registry
 from qruntime.execution import Executor, LocalExecutor, LocalExecutorConfig
+from qruntime.service.auth_failures import FailedAuthLimiter
 from qruntime.service.bootstrap import ensure_admin
 from qruntime.service.catalogue_target import publish_catalogue
 from qruntime.service.jobs import JobService
 from qruntime.service.programs import ProgramService
+from qruntime.service.retention import JobRetention
 from qruntime.service.scheduler import Scheduler
+from qruntime.service.storage_budget import StorageBudget
 from qruntime.service.stream_hub import StreamHub
+from qruntime.service.stream_slots import StreamSlots
 from qruntime.service.users import UserService
 from qruntime.settings import Settings
 from qruntime.storage import Database
@@ -33,6 +37,8 @@ class Services:
     programs: ProgramService
     jobs: JobService
     executor: Executor
+    streams: StreamSlots
+    retention: JobRetention
 
     @classmethod
     def build(
@@ -60,11 +66,13 @@ class Services:
             max_concurrent_jobs=settings.max_concurrent_jobs,
             max_log_bytes=settings.max_log_bytes,
         )
+        budget = StorageBudget(settings.max_stored_bytes_per_user)
         programs = ProgramService(
             db,
             max_source_bytes=settings.max_source_bytes,
             max_execution_time_ceiling=settings.max_execution_time_ceiling,
             max_metadata_bytes=settings.max_metadata_bytes,
+            budget=budget,
         )
         jobs = JobService(
             db,
@@ -74,9 +82,26 @@ class Services:
             max_inputs_bytes=settings.max_inputs_bytes,
             max_queued_jobs_per_user=settings.max_queued_jobs_per_user,
             max_log_bytes=settings.max_log_bytes,
+            budget=budget,
         )
-        users = UserService(db)
-        return cls(settings, db, registry, hub, scheduler, users, programs, jobs, executor)
+        users = UserService(
+            db, failed_auths=FailedAuthLimiter(settings.max_failed_auths_per_minute)
+        )
+        streams = StreamSlots(settings.max_streams, settings.max_streams_per_user)
+        retention = JobRetention(db, settings.job_retention_days)
+        return cls(
+            settings,
+            db,
+            registry,
+            hub,
+            scheduler,
+            users,
+            programs,
+            jobs,
+            executor,
+            streams,
+            retention,
+        )
 
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -92,6 +117,7 @@ class Services:
         if self.settings.catalogue_dir is not None:
             publish_catalogue(self.db, self.programs, self.settings.catalogue_dir)
         await self.scheduler.start()
+        self.retention.start()
         log.info(
             "qruntime is serving on %s (database: %s)", self.settings.public_url, self.db.dialect
         )
@@ -112,5 +138,6 @@ class Services:
         log.info("jobs run sandboxed: %s", active)
 
     async def stop(self) -> None:
+        await self.retention.stop()
         await self.scheduler.stop()
         self.db.dispose()

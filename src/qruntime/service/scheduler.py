@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from qruntime.domain.errors import InvalidStateError, NotFoundError
 from qruntime.domain.events import InterimEvent, JobEvent, LogEvent, ResultEvent, TerminalEvent
 from qruntime.domain.job import JobReason, JobStatus
+from qruntime.domain.text import published_json_problem, repair_text
 from qruntime.execution import Executor, JobRequest
+from qruntime.execution.limits import unstorable
 from qruntime.service.event_batches import batched
 from qruntime.service.fair_share import FairShare
 from qruntime.service.log_buffer import LOG_FLUSH_SECONDS, LogBuffer
@@ -202,7 +204,9 @@ class Scheduler:
         """A log line is buffered; a final event is persisted first, then readers are woken."""
         if isinstance(event, LogEvent):
             buffer = self._logs.setdefault(job_id, LogBuffer(self._max_log_bytes))
-            buffer.add(event.stream, event.text)  # holds at most the cap: no flush by size
+            # Program output is kept even when it is not valid text: NUL becomes U+FFFD.
+            text = repair_text(event.text)
+            buffer.add(event.stream, text)  # holds at most the cap: no flush by size
             if not buffer.flush_scheduled:
                 buffer.flush_scheduled = True
                 asyncio.get_running_loop().call_later(
@@ -302,7 +306,12 @@ class Scheduler:
 
     def _finish_with(self, job_id: str, event: TerminalEvent) -> None:
         if isinstance(event, ResultEvent):
-            self._finish(job_id, JobStatus.DONE, None, None, event.data)
+            problem = published_json_problem(event.data)
+            if problem is None:
+                self._finish(job_id, JobStatus.DONE, None, None, event.data)
+            else:  # a program that wrote its own frames; the worker refuses this itself
+                message = unstorable("the value returned by main()", problem)
+                self._finish(job_id, JobStatus.ERROR, JobReason.PROGRAM_FAILED, message, None)
         else:
             self._finish(job_id, event.status, event.reason, event.message or None, None)
 
@@ -314,6 +323,8 @@ class Scheduler:
         message: str | None,
         result: str | None,
     ) -> None:
+        if message is not None:  # a traceback may quote any text the program made
+            message = repair_text(message)
         with self._db.session() as session:
             JobRepository(session).finish(
                 job_id, status, reason=reason, error_message=message, result=result

@@ -126,6 +126,8 @@ class JobRow(Base):
     interim_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     log_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     log_truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Characters stored for the job but its log: inputs, source, result, error, interim results.
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class InterimRow(Base):

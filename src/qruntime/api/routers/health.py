@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from qruntime import __version__
 from qruntime.api.deps import ServicesDep
-from qruntime.api.schemas import Health
+from qruntime.api.schemas import Health, StreamsStatus
 
 router = APIRouter(tags=["health"])
 
@@ -18,4 +18,5 @@ def health(services: ServicesDep) -> Health:
         version=__version__,
         database=services.db.dialect,
         sandbox=services.sandbox_report(),
+        streams=StreamsStatus(**services.streams.status()),
     )

@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from qruntime.api.deps import CurrentUser, ServicesDep
 from qruntime.api.errors import AUTHENTICATED, error_responses
+from qruntime.api.json_body import CheckedJsonRoute
 from qruntime.api.schemas import (
     SQL_INT_MAX,
     InterimPublic,
@@ -20,7 +21,9 @@ from qruntime.api.schemas import (
 )
 from qruntime.domain.job import JobStatus
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], responses=AUTHENTICATED)
+router = APIRouter(
+    prefix="/jobs", tags=["jobs"], responses=AUTHENTICATED, route_class=CheckedJsonRoute
+)
 
 
 @router.post("", status_code=201, responses=error_responses(400, 404, 413, 429))
