@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qruntime.accounts import accounts_file
 from qruntime.execution.limits import JobLimits
-from qruntime.execution.sandbox import SandboxConfig
+from qruntime.execution.sandbox import SandboxConfig, hidden_path_problem
 from qruntime.execution.warm_pool import DEFAULT_PRELOAD, WarmPoolConfig
 
 DEFAULT_PORT = 8765
@@ -100,9 +100,35 @@ class Settings(BaseSettings):
             max_result_bytes=self.max_result_bytes,
         )
 
+    def _hidden_paths(self) -> dict[str, Path]:
+        """What jobs must not see, by the setting that names it; a home directory of ``/``
+        (some containers) cannot be hidden and is left out, the other two refuse to start."""
+        paths = {
+            "QRUNTIME_DATA_DIR (--data-dir)": self.data_dir.resolve(),
+            "QRUNTIME_ACCOUNTS_FILE": accounts_file().parent,
+        }
+        if hidden_path_problem(Path.home()) is None:
+            paths["HOME"] = Path.home()
+        return paths
+
+    def sandbox_problems(self) -> list[str]:
+        """Settings the sandbox cannot honour (a data dir or account file in ``/etc``...);
+        ``qruntime serve`` refuses to start on them rather than run every job broken."""
+        if not self.sandbox:
+            return []
+        problems = []
+        for setting, path in self._hidden_paths().items():
+            problem = hidden_path_problem(path)
+            if problem is not None:
+                problems.append(
+                    f"{setting} puts the server's own files in {path}: {problem}; "
+                    "give them a directory of their own"
+                )
+        return problems
+
     def sandbox_config(self) -> SandboxConfig:
         """The executor's sandbox: the data dir, the account file's dir and home are hidden."""
-        hidden = (self.data_dir.resolve(), accounts_file().parent, Path.home())
+        hidden = tuple(self._hidden_paths().values())
         return SandboxConfig(
             enabled=self.sandbox,
             uid_base=self.sandbox_uid_base,

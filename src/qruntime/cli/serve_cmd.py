@@ -71,6 +71,10 @@ def serve(
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         typer.echo(f"error: invalid settings: {problems}", err=True)
         raise typer.Exit(2) from None
+    for problem in settings.sandbox_problems():
+        typer.echo(f"error: not starting: {problem}", err=True)
+    if settings.sandbox_problems():
+        raise typer.Exit(2)
     _refuse_broken_catalogue(settings.catalogue_dir)
     _configure_logging(log_level)
     uvicorn.run(

@@ -136,32 +136,60 @@ def _enter(plan: SandboxPlan, supervisor_pid: int, keep_fds: tuple[int, ...]) ->
 
 
 def _hide(plan: SandboxPlan) -> None:
-    """Cover each hidden directory with an empty tmpfs, bringing back the exposed paths in it."""
-    staging = Path(plan.workdir) / ".qruntime-mounts"
+    """Cover each hidden directory with an empty tmpfs, bringing back the exposed paths in it,
+    and the job's own directory when it lies there (a data dir or account file in ``/tmp``).
+
+    What comes back is held by an ``O_PATH`` descriptor across the cover and bind-mounted from
+    ``/proc/self/fd``, so nothing needs a staging place outside the hidden directories.
+    """
     hidden: list[str] = []
     for path in sorted(plan.hidden_paths, key=len):
         if not os.path.isdir(path) or any(_under(path, h) for h in hidden):
             continue
-        if _under(plan.workdir, path):
-            raise OSError(22, f"the job directory {plan.workdir} lies inside hidden {path}")
         keep = [p for p in plan.exposed_paths if _under(p, path) and os.path.exists(p)]
+        if _under(plan.workdir, path):
+            if plan.workdir == path:
+                raise OSError(22, f"the job directory {plan.workdir} is itself a hidden path")
+            keep.append(plan.workdir)
         keep = [p for p in keep if not any(_under(p, q) and p != q for q in keep)]
-        stages = []
-        for index, kept in enumerate(keep):
-            stage = staging / str(len(hidden)) / str(index)
-            stage.mkdir(parents=True)
-            linux.mount(kept, str(stage), None, linux.MS_BIND | linux.MS_REC)
-            stages.append((stage, kept))
-        tmpfs_flags = linux.MS_NOSUID | linux.MS_NODEV
-        linux.mount("tmpfs", path, "tmpfs", tmpfs_flags, "mode=0755,size=1m")
-        for stage, kept in stages:
-            Path(kept).mkdir(parents=True, exist_ok=True)
-            linux.mount(str(stage), kept, None, linux.MS_MOVE)
+        held = [(os.open(kept, os.O_PATH | os.O_DIRECTORY), kept) for kept in keep]
+        try:
+            tmpfs_flags = linux.MS_NOSUID | linux.MS_NODEV
+            linux.mount("tmpfs", path, "tmpfs", tmpfs_flags, "mode=0755,size=1m")
+            for fd, kept in held:
+                Path(kept).mkdir(parents=True, exist_ok=True)
+                linux.mount(f"/proc/self/fd/{fd}", kept, None, linux.MS_BIND | linux.MS_REC)
+        finally:
+            for fd, _ in held:
+                os.close(fd)
         hidden.append(path)
-    if staging.exists():
-        for stage in sorted(staging.rglob("*"), reverse=True):
-            stage.rmdir()
-        staging.rmdir()
+
+
+#: Directories every job needs (its interpreter, libraries, ``/etc/passwd``...): a setting
+#: that would hide one of them is refused at start (:func:`hidden_path_problem`).
+SYSTEM_DIRECTORIES = (
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/proc",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var",
+)
+
+
+def hidden_path_problem(path: Path | str) -> str | None:
+    """Why the sandbox cannot hide ``path`` from jobs, or None: jobs need what it holds."""
+    real = os.path.realpath(path)
+    if real in SYSTEM_DIRECTORIES or any(_under(d, real) for d in SYSTEM_DIRECTORIES):
+        return f"{real} holds what every job needs, so the sandbox cannot hide it from jobs"
+    return None
 
 
 def _under(path: str, directory: str) -> bool:
