@@ -38,8 +38,14 @@ from server_support import (
     wait_for_job,
 )
 
-#: Any code point, lone surrogates (category Cs) and NUL included.
-ANY_TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=12)
+#: Any code point, lone surrogates (category Cs) and NUL included, the troublesome ones often.
+ANY_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(["\x00", "\udc80", "\ud800", "\udfff", "\r", "\n", "\ufffd", "\U0001f600"]),
+        st.characters(codec=None, exclude_categories=()),
+    ),
+    max_size=12,
+)
 
 
 @pytest.fixture(scope="module", params=DATABASES)
