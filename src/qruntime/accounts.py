@@ -35,7 +35,9 @@ __all__ = [
     "default_account_name",
     "list_accounts",
     "load_account_config",
+    "remove_account",
     "save_account",
+    "use_account",
 ]
 
 ACCOUNTS_FILE_ENV = "QRUNTIME_ACCOUNTS_FILE"
@@ -83,7 +85,10 @@ def save_account(
     overwrite: bool = False,
     set_default: bool = True,
 ) -> Account:
-    """Save (or confirm) an account; refuse to replace different values unless ``overwrite``."""
+    """Save (or confirm) an account; refuse to replace different values unless ``overwrite``.
+
+    It becomes the default when ``set_default``, or when the file names no (existing) default.
+    """
     name = DEFAULT_ACCOUNT_NAME if name is None else name
     _check_fields(url, token, name)
     account = Account(url=url.rstrip("/"), token=token, name=name)
@@ -106,6 +111,31 @@ def save_account(
     return account
 
 
+def use_account(name: str) -> Account:
+    """Make the saved account ``name`` the default one."""
+    path = accounts_file()
+    with _locked(path):
+        config = _read(path)
+        account = _named(path, config, name)
+        config["default"] = name
+        _write_atomically(path, config)
+    return account
+
+
+def remove_account(name: str) -> str | None:
+    """Forget the account ``name``; return the default afterwards (the one left, if only one)."""
+    path = accounts_file()
+    with _locked(path):
+        config = _read(path)
+        _named(path, config, name)
+        del config["accounts"][name]
+        if config.get("default") not in config["accounts"]:
+            left = sorted(config["accounts"])
+            config["default"] = left[0] if len(left) == 1 else None
+        _write_atomically(path, config)
+    return config["default"]
+
+
 def load_account_config(name: str | None = None) -> Account:
     """The named account, or the default one; AccountNotFoundError says how to save one."""
     path = accounts_file()
@@ -117,12 +147,7 @@ def load_account_config(name: str | None = None) -> Account:
         raise AccountNotFoundError(
             f"{path} names no default account; pass a name ({_known(config)}) or {_HOW_TO_SAVE}"
         )
-    entry = config["accounts"].get(wanted)
-    if entry is None:
-        raise AccountNotFoundError(
-            f"no qruntime account named {wanted!r} in {path} ({_known(config)}); {_HOW_TO_SAVE}"
-        )
-    return _account(path, wanted, entry)
+    return _named(path, config, wanted)
 
 
 def list_accounts() -> list[Account]:
@@ -135,6 +160,15 @@ def list_accounts() -> list[Account]:
 def default_account_name() -> str | None:
     """The name ``load_account_config()`` uses when given none, if the file names one."""
     return _read(accounts_file()).get("default")
+
+
+def _named(path: Path, config: dict[str, Any], name: str) -> Account:
+    entry = config["accounts"].get(name)
+    if entry is None:
+        raise AccountNotFoundError(
+            f"no qruntime account named {name!r} in {path} ({_known(config)}); {_HOW_TO_SAVE}"
+        )
+    return _account(path, name, entry)
 
 
 def _check_fields(url: str, token: str, name: str) -> None:

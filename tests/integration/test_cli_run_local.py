@@ -215,3 +215,30 @@ def test_worker_does_not_outlive_the_cli(tmp_path, sig):
         cli.kill()
         cli.wait()
         cli.stdout.close()
+
+
+def test_ctrl_c_stops_a_cli_that_a_shell_started_with_sigint_ignored(tmp_path):
+    """A backgrounded shell command starts with SIGINT ignored; the CLI restores Ctrl-C."""
+    program = tmp_path / "pid_printer.py"
+    program.write_text(PID_PRINTER)
+
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    cli = subprocess.Popen(
+        [QRUNTIME, "run-local", str(program)],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=ignore_sigint,
+    )
+    try:
+        line = cli.stdout.readline()
+        assert line.startswith("[stdout] worker pid "), line
+        worker = int(line.split()[-1])
+        cli.send_signal(signal.SIGINT)
+        assert cli.wait(timeout=30) != 0
+        assert _gone(worker), f"worker {worker} survived SIGINT to the CLI"
+    finally:
+        cli.kill()
+        cli.wait()
+        cli.stdout.close()

@@ -16,7 +16,9 @@ from qruntime.accounts import (
     default_account_name,
     list_accounts,
     load_account_config,
+    remove_account,
     save_account,
+    use_account,
 )
 
 URL = "http://127.0.0.1:8000"
@@ -87,4 +89,25 @@ def test_bad_input_and_corrupt_file(account_path):
     account_path.parent.mkdir(parents=True)
     account_path.write_text("{not json")
     with pytest.raises(AccountError, match="not valid JSON"):
+        load_account_config()
+
+
+def test_use_and_remove(account_path):
+    save_account(URL, "t1", name="a")
+    save_account("https://b.example", "t2", name="b", set_default=False)
+    save_account("https://c.example", "t3", name="c", set_default=False)
+    assert default_account_name() == "a"
+    assert use_account("b").url == "https://b.example"
+    assert load_account_config().name == "b"
+    with pytest.raises(AccountNotFoundError, match="'nope'"):
+        use_account("nope")
+    assert remove_account("a") == "b"  # not the default: the default stays
+    assert remove_account("b") == "c"  # the default, and one is left: that one
+    assert remove_account("c") is None
+    assert list_accounts() == []
+    save_account(URL, "t1", name="a")
+    save_account(URL, "t2", name="b", set_default=False)
+    save_account(URL, "t3", name="c", set_default=False)
+    assert remove_account("a") is None  # two are left: no guess
+    with pytest.raises(AccountNotFoundError, match="names no default"):
         load_account_config()

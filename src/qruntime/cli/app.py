@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+from typing import Annotated, Any
+
 import typer
 
+from qruntime import __version__
 from qruntime.cli import (
     account_cmd,
     admin_cmd,
@@ -25,7 +29,22 @@ from qruntime.cli import (
     upload_cmd,
 )
 
-app = typer.Typer(
+
+class QRuntimeApp(typer.Typer):
+    """The command as a process runs it: Ctrl-C works even where the shell ignored SIGINT."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        restore_ctrl_c()
+        return super().__call__(*args, **kwargs)
+
+
+def restore_ctrl_c() -> None:
+    """A shell starts background commands with SIGINT ignored, and Python keeps it so;
+    without the default handler, Ctrl-C (or ``kill -INT``) could not stop a command."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+app = QRuntimeApp(
     name="qruntime",
     help="An open, self-hostable runtime for quantum programs.",
     no_args_is_help=True,
@@ -33,6 +52,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # help texts say "[default: ...]" literally; no markup in them
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"qruntime {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """An open, self-hostable runtime for quantum programs."""
+
+
 # Programs.
 app.command("programs")(programs_cmd.programs)
 app.command("program")(program_cmd.program)

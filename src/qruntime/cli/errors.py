@@ -6,6 +6,7 @@ Expected failures never show a Python traceback; anything else is a bug and keep
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -37,7 +38,14 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
 
 _SAVE_HINT = "save one with: qruntime account save --url URL --token TOKEN"
 _TOKEN_HINT = f"pass --token, set QRUNTIME_TOKEN, or {_SAVE_HINT}"
-_ACCOUNT_HINT = f"pass --url and --token, set QRUNTIME_URL and QRUNTIME_TOKEN, or {_SAVE_HINT}"
+_ACCOUNT_HINT = (
+    "pass --url and --token, set QRUNTIME_URL and QRUNTIME_TOKEN, pick a saved account with "
+    f"qruntime account use NAME (qruntime account list shows them), or {_SAVE_HINT}"
+)
+_SWITCH_HINT = (
+    "is that server running? start it with: qruntime serve; or switch to another saved "
+    "account: qruntime account list, then qruntime account use NAME"
+)
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -73,8 +81,8 @@ def _report(exc: QRuntimeError) -> typer.Exit:
     message, hint = _cli_wording(exc)
     typer.echo(f"error: {message}", err=True)
     for problem in getattr(exc, "problems", None) or []:
-        location = f"{problem.location}: " if problem.location else ""
-        typer.echo(f"  - {location}{problem.message}", err=True)
+        if str(problem) not in message:  # the message often lists its problems already
+            typer.echo(f"  - {problem}", err=True)
     if hint:
         typer.echo(f"hint: {hint}", err=True)
     return typer.Exit(exit_code_for(exc))
@@ -84,11 +92,13 @@ def _cli_wording(exc: QRuntimeError) -> tuple[str, str | None]:
     """The message and a hint in command-line terms; the SDK's own hints name Python calls."""
     message = str(exc)
     if isinstance(exc, RuntimeConnectionError):
+        if exc.account_name is not None:
+            return message, _SWITCH_HINT
         return message, "is the server running? start it with: qruntime serve"
     if isinstance(exc, RuntimeNotAuthorizedError) and exc.status_code == 401:
         return message.split(" (check the token:")[0], _TOKEN_HINT
     if isinstance(exc, AccountNotFoundError):
-        return message.split("; save one with")[0], _ACCOUNT_HINT
+        return re.split(r";? (?:or )?save one with", message)[0], _ACCOUNT_HINT
     if isinstance(exc, AccountExistsError):
         return message.replace("overwrite=True", "--overwrite"), None
     return message, None

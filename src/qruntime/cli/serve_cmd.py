@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
+from qruntime.service.server_lock import (
+    PortUnavailableError,
+    ServerAlreadyRunningError,
+    ServerLocks,
+    bind_listener,
+    hold_server_locks,
+)
 from qruntime.settings import DEFAULT_PORT, Settings
 
 #: Seconds uvicorn waits for open requests (event streams) when asked to stop.
@@ -76,14 +84,40 @@ def serve(
     if settings.sandbox_problems():
         raise typer.Exit(2)
     _refuse_broken_catalogue(settings.catalogue_dir)
+    locks, listener = _claim(settings)
+    if settings.port == 0:  # the kernel chose the port: clients and the lock need the real one
+        settings = settings.model_copy(update={"port": listener.getsockname()[1]})
+        locks.describe(settings.public_url)
     _configure_logging(log_level)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=log_level.lower(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+    try:
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        listener.close()
+        locks.release()
+
+
+def _claim(settings: Settings) -> tuple[ServerLocks, socket.socket]:
+    """The data dir (and SQLite file) locked and the port bound, before any job is touched."""
+    try:
+        locks = hold_server_locks(
+            settings.data_dir, settings.resolved_database_url, settings.public_url
+        )
+    except ServerAlreadyRunningError as exc:
+        typer.echo(f"error: not starting: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        return locks, bind_listener(settings.host, settings.port)
+    except PortUnavailableError as exc:
+        locks.release()
+        typer.echo(f"error: not starting: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _refuse_broken_catalogue(directory: Path | None) -> None:

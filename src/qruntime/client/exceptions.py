@@ -68,7 +68,14 @@ class QRuntimeClientError(QRuntimeError):
 
 
 class RuntimeConnectionError(QRuntimeClientError, ConnectionError):
-    """No answer from the server (refused, reset, unreachable) after the allowed retries."""
+    """No answer from the server (refused, reset, unreachable) after the allowed retries.
+
+    ``account_name`` is the saved account the URL came from, if it came from one.
+    """
+
+    def __init__(self, message: str, *, account_name: str | None = None) -> None:
+        super().__init__(message)
+        self.account_name = account_name
 
 
 class RuntimeRequestError(QRuntimeClientError):

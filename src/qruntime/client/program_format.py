@@ -6,15 +6,30 @@ then ``Required: True/False``; a section with nothing to show prints ``none``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from qruntime.client.wire import format_date
 
-if TYPE_CHECKING:
-    from qruntime.client.program import RuntimeProgram
+__all__ = ["PrintableProgram", "format_program", "sentence_case"]
 
-__all__ = ["format_program", "sentence_case"]
+
+class PrintableProgram(Protocol):
+    """What the layout reads from a program; ``RuntimeProgram`` has it (no import either way)."""
+
+    program_id: str
+    name: str
+    description: str
+    max_execution_time: int
+    parameters: Mapping[str, Any]
+    return_values: dict[str, Any] | None
+    interim_results: dict[str, Any] | None
+    backend_requirements: dict[str, Any] | None
+    creation_date: dt.datetime | str | None
+    update_date: dt.datetime | str | None
+
 
 #: Schema bookkeeping that tells a reader nothing about the program.
 META_KEYS = frozenset({"$schema", "$id", "$comment", "$defs", "definitions"})
@@ -34,7 +49,7 @@ def sentence_case(key: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def format_program(program: RuntimeProgram) -> str:
+def format_program(program: PrintableProgram) -> str:
     lines = [
         f"{program.program_id}:",
         f"  Name: {program.name}",

@@ -87,8 +87,10 @@ class RuntimeService:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
     ) -> None:
-        url, token = _resolve_credentials(url, token, name)
-        self._api = ApiClient(url, token, transport=transport, timeout=timeout)
+        url, token, account = _resolve_credentials(url, token, name)
+        self._api = ApiClient(
+            url, token, transport=transport, timeout=timeout, account_name=account
+        )
         self._stream_options = StreamOptions()
         self._followers: WeakSet[StreamFollower] = WeakSet()
         self._programs: dict[str, RuntimeProgram] = {}
@@ -340,25 +342,28 @@ class RuntimeService:
 
 def _resolve_credentials(
     url: str | None, token: str | None, name: str | None
-) -> tuple[str, str | None]:
-    """Pick url and token; a saved token is only ever sent to the url saved with it."""
+) -> tuple[str, str | None, str | None]:
+    """Pick url and token, and the saved account the url came from (if it did).
+
+    A saved token is only ever sent to the url saved with it.
+    """
     if name is not None:
         account = load_account_config(name)
-        return url or account.url, token or account.token
+        return url or account.url, token or account.token, None if url else account.name
     url = url or os.environ.get(URL_ENV) or None
     token = token or os.environ.get(TOKEN_ENV) or None
     if url is not None and token is not None:
-        return url, token
+        return url, token, None
     try:
         account = load_account_config()
     except AccountNotFoundError:
         if url is None:
             raise
-        return url, token
+        return url, token, None
     if url is None:
-        return account.url, token or account.token
+        return account.url, token or account.token, account.name
     same_server = account.url.rstrip("/") == url.rstrip("/")
-    return url, token or (account.token if same_server else None)
+    return url, token or (account.token if same_server else None), None
 
 
 def _backend_from(options: dict[str, Any] | None) -> str:

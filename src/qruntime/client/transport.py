@@ -74,11 +74,14 @@ class ApiClient:
         timeout: float = 30.0,
         retries: int = 3,
         backoff: float = 0.1,
+        account_name: str | None = None,
     ) -> None:
         headers = {"User-Agent": f"qruntime-client/{__version__}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.url = url.rstrip("/")
+        #: The saved account the URL came from, named when the server cannot be reached.
+        self.account_name = account_name
         self.timeout = timeout
         self._retries = retries
         self._backoff = backoff
@@ -114,9 +117,7 @@ class ApiClient:
                 if retryable and attempt < self._retries:
                     attempt = self._pause(attempt)
                     continue
-                raise RuntimeConnectionError(
-                    f"cannot reach the qruntime server at {self.url}: {exc or type(exc).__name__}"
-                ) from exc
+                raise self.unreachable(exc) from exc
             retryable = idempotent and response.status_code in RETRYABLE_STATUSES
             if retryable and attempt < self._retries:
                 attempt = self._pause(attempt)
@@ -124,6 +125,14 @@ class ApiClient:
             if response.is_error:
                 raise error_from_response(response, resource)
             return response
+
+    def unreachable(self, exc: Exception) -> RuntimeConnectionError:
+        """The error for a server that did not answer, naming the account its URL came from."""
+        origin = f" (saved account {self.account_name!r})" if self.account_name else ""
+        return RuntimeConnectionError(
+            f"cannot reach the qruntime server at {self.url}{origin}: {exc or type(exc).__name__}",
+            account_name=self.account_name,
+        )
 
     def get_json(self, path: str, *, resource: str | None = None, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}

@@ -1,9 +1,10 @@
-"""The one interface the scheduler uses to run jobs; local processes now, Ray later."""
+"""The one interface the scheduler uses to run jobs: local processes, or a Ray cluster."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
+from typing import ClassVar
 
 from qruntime.domain.events import JobEvent
 from qruntime.execution.request import JobRequest
@@ -11,6 +12,9 @@ from qruntime.execution.request import JobRequest
 
 class Executor(ABC):
     """Runs jobs in isolation and reports what happens as events."""
+
+    #: Shown for each replica in ``GET /health`` (``local``, ``ray``).
+    kind: ClassVar[str] = "custom"
 
     @abstractmethod
     def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:
@@ -22,6 +26,21 @@ class Executor(ABC):
     @abstractmethod
     async def cancel(self, job_id: str) -> bool:
         """Stop a running job (it ends with ``CANCELLED BY USER``); False if it is not running."""
+
+    async def adopt(
+        self, request: JobRequest, *, recorded_seq: int
+    ) -> AsyncIterator[JobEvent] | None:
+        """Take over a job that a replica now gone (its lease expired) started on this executor.
+
+        Return its events from where the database stops, as :meth:`run` yields them: interim
+        results after ``recorded_seq`` (the last one stored), output, then the outcome; the
+        adopting replica records them and closing the iterator stops the job. An executor
+        whose jobs store their own events may yield only what is left to store, or nothing:
+        an iterator that ends without a terminal event leaves the job's row as it is.
+        Return None when the job cannot be followed (the default: a local worker dies with
+        the replica that started it); the job then ends ERROR / INTERRUPTED.
+        """
+        return None
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Get ready for jobs (a warm pool forks its workers); jobs may arrive before it ends."""

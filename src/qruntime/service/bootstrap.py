@@ -6,13 +6,17 @@ import logging
 import os
 from pathlib import Path
 
-from qruntime.accounts import save_account
+from qruntime.accounts import default_account_name, save_account
 from qruntime.domain.users import Role
 from qruntime.service.users import UserService
+from qruntime.settings import DEFAULT_PORT
 from qruntime.storage import Database, UserRepository
 
 ADMIN_NAME = "admin"
 ADMIN_TOKEN_FILE = "admin-token"
+#: The account name a server on the default local URL saves itself under.
+LOCAL_ACCOUNT_NAME = "local"
+LOCAL_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 
 log = logging.getLogger("qruntime.server")
 
@@ -27,9 +31,29 @@ def ensure_admin(db: Database, data_dir: Path, url: str, *, save_to_accounts: bo
     _write_private(token_file, issued.token + "\n")
     log.info("created user 'admin'; its token is in %s", token_file)
     if save_to_accounts:
-        save_account(url, issued.token, overwrite=True)
-        log.info("saved %s as the default account for the SDK and CLI", url)
+        _save_own_account(url, issued.token)
     return True
+
+
+def server_account_name(url: str) -> str:
+    """``local`` for the default local server, else its URL: never a user's own account name."""
+    return LOCAL_ACCOUNT_NAME if url.rstrip("/") == LOCAL_URL else url.rstrip("/")
+
+
+def _save_own_account(url: str, token: str) -> None:
+    """Save under the server's own name; the default only when none is set, never replaced."""
+    name = server_account_name(url)
+    saved = save_account(url, token, name=name, overwrite=True, set_default=False)
+    if default_account_name() == saved.name:
+        log.info("saved %s as account %r, the default for the SDK and CLI", url, name)
+    else:
+        log.info(
+            "saved %s as account %r; the default stays %r (switch: qruntime account use %s)",
+            url,
+            name,
+            default_account_name(),
+            name,
+        )
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -1,5 +1,5 @@
-"""Runs queued jobs through the executor: fair share, a concurrency limit, persistence of
-every event before readers are woken, cancellation, and recovery at start."""
+"""Runs queued jobs through the executor: fair share, a concurrency limit, cancellation, and
+recovery at start; each job's events are stored (then readers woken) by a JobRecorder."""
 
 from __future__ import annotations
 
@@ -10,16 +10,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from qruntime.domain.errors import InvalidStateError, NotFoundError
-from qruntime.domain.events import InterimEvent, JobEvent, LogEvent, ResultEvent, TerminalEvent
-from qruntime.domain.job import JobReason, JobStatus
-from qruntime.domain.text import published_json_problem, repair_text
+from qruntime.domain.events import CancelledEvent, ErrorEvent
+from qruntime.domain.job import JobReason
 from qruntime.execution import Executor, JobRequest
-from qruntime.execution.limits import unstorable
 from qruntime.service.event_batches import batched
 from qruntime.service.fair_share import FairShare
-from qruntime.service.log_buffer import LOG_FLUSH_SECONDS, LogBuffer
+from qruntime.service.job_recorder import JobRecorder
 from qruntime.service.stream_hub import StreamHub
-from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
+from qruntime.storage import Database, JobRepository, StoredJob
 
 log = logging.getLogger("qruntime.scheduler")
 
@@ -56,9 +54,7 @@ class Scheduler:
         self._executor = executor
         self._hub = hub
         self._max_concurrent = max_concurrent_jobs
-        self._max_log_bytes = max_log_bytes
-        self._logs: dict[str, LogBuffer] = {}
-        self._flushes: set[asyncio.Future[None]] = set()
+        self._recorder = JobRecorder(db, hub, max_log_bytes=max_log_bytes)
         self._running: dict[str, _Running] = {}
         self._fair_share = FairShare()
         self._wakeup: asyncio.Event | None = None
@@ -169,21 +165,17 @@ class Scheduler:
                 program_name=job.program_name,
             )
             async for batch in batched(self._executor.run(request)):
-                if isinstance(batch[0], InterimEvent):
-                    await self._record_interims(job.id, batch)  # type: ignore[arg-type]
-                else:
-                    await self._record(job.id, batch[0])
+                await self._recorder.record(job.id, batch)
         except asyncio.CancelledError:
             await self._record_stop(running)
         except Exception as exc:
             log.exception("job %s failed in the scheduler", job.id)
             await self._finish_quietly(
-                job.id, JobStatus.ERROR, JobReason.PROCESS_CRASHED, f"internal error: {exc}"
+                job.id, ErrorEvent(f"internal error: {exc}", JobReason.PROCESS_CRASHED)
             )
         finally:
             with contextlib.suppress(Exception):  # the job's outcome is already stored
-                await asyncio.shield(self._flush_logs(job.id))
-            self._logs.pop(job.id, None)
+                await asyncio.shield(self._recorder.close(job.id))
             self._running.pop(job.id, None)
             running.finished.set()
             self._hub.notify(job.id)
@@ -191,62 +183,14 @@ class Scheduler:
             if not self._stopping and self._wakeup is not None:
                 self._wakeup.set()
 
-    async def _record_interims(self, job_id: str, events: list[InterimEvent]) -> None:
-        """A batch of interim results: stored in one transaction, then the readers woken.
-
-        Output printed before them is stored too, so logs never lag behind the results.
-        """
-        stored = await asyncio.to_thread(self._add_interims, job_id, events)
-        self._hub.notify_interims(job_id, stored)
-        await self._flush_logs(job_id)
-
-    async def _record(self, job_id: str, event: JobEvent) -> None:
-        """A log line is buffered; a final event is persisted first, then readers are woken."""
-        if isinstance(event, LogEvent):
-            buffer = self._logs.setdefault(job_id, LogBuffer(self._max_log_bytes))
-            # Program output is kept even when it is not valid text: NUL becomes U+FFFD.
-            text = repair_text(event.text)
-            buffer.add(event.stream, text)  # holds at most the cap: no flush by size
-            if not buffer.flush_scheduled:
-                buffer.flush_scheduled = True
-                asyncio.get_running_loop().call_later(
-                    LOG_FLUSH_SECONDS, self._flush_logs_soon, job_id
-                )
-            return
-        await self._flush_logs(job_id)
-        await asyncio.to_thread(self._finish_with, job_id, event)
-        self._hub.notify(job_id)
-
-    def _flush_logs_soon(self, job_id: str) -> None:
-        task = asyncio.ensure_future(self._flush_logs(job_id))
-        self._flushes.add(task)  # a task nobody references may be collected mid-flight
-        task.add_done_callback(self._flushes.discard)
-
-    async def _flush_logs(self, job_id: str) -> None:
-        """Store the job's waiting output; one flush at a time per job keeps lines in order."""
-        buffer = self._logs.get(job_id)
-        if buffer is None:
-            return
-        async with buffer.lock:
-            buffer.flush_scheduled = False
-            if buffer:
-                lines, dropped = buffer.take()
-                await asyncio.to_thread(self._append_logs, job_id, lines, dropped)
-
     async def _record_stop(self, running: _Running) -> None:
         if running.cancel_requested:
-            status, reason, message = (
-                JobStatus.CANCELLED,
-                JobReason.CANCELLED_BY_USER,
-                "cancelled by request",
+            outcome: CancelledEvent | ErrorEvent = CancelledEvent(
+                JobReason.CANCELLED_BY_USER, "cancelled by request"
             )
         else:
-            status, reason, message = (
-                JobStatus.ERROR,
-                JobReason.INTERRUPTED,
-                INTERRUPTED_AT_SHUTDOWN,
-            )
-        await asyncio.shield(self._finish_quietly(running.job.id, status, reason, message))
+            outcome = ErrorEvent(INTERRUPTED_AT_SHUTDOWN, JobReason.INTERRUPTED)
+        await asyncio.shield(self._finish_quietly(running.job.id, outcome))
 
     async def _cancel_running(self, running: _Running) -> None:
         """Before its process exists, ``_run`` sees the flag; after, the executor stops it.
@@ -260,11 +204,9 @@ class Scheduler:
             await asyncio.sleep(0.02)
         await running.finished.wait()
 
-    async def _finish_quietly(
-        self, job_id: str, status: JobStatus, reason: JobReason, message: str
-    ) -> None:
+    async def _finish_quietly(self, job_id: str, outcome: CancelledEvent | ErrorEvent) -> None:
         try:
-            await asyncio.to_thread(self._finish, job_id, status, reason, message, None)
+            await self._recorder.record_outcome(job_id, outcome)
         except Exception:
             log.exception("could not record the end of job %s", job_id)
 
@@ -293,42 +235,6 @@ class Scheduler:
         with self._db.session() as session:
             jobs = JobRepository(session)
             return jobs.cancel_queued(job_id, "cancelled by request before it started") is not None
-
-    def _add_interims(self, job_id: str, events: list[InterimEvent]) -> list[StoredInterim]:
-        with self._db.session() as session:
-            return JobRepository(session).add_interims(job_id, [(e.seq, e.data) for e in events])
-
-    def _append_logs(self, job_id: str, lines: list[tuple[str, str]], dropped: int) -> None:
-        with self._db.session() as session:
-            JobRepository(session).append_logs(
-                job_id, lines, cap_bytes=self._max_log_bytes, already_dropped=dropped
-            )
-
-    def _finish_with(self, job_id: str, event: TerminalEvent) -> None:
-        if isinstance(event, ResultEvent):
-            problem = published_json_problem(event.data)
-            if problem is None:
-                self._finish(job_id, JobStatus.DONE, None, None, event.data)
-            else:  # a program that wrote its own frames; the worker refuses this itself
-                message = unstorable("the value returned by main()", problem)
-                self._finish(job_id, JobStatus.ERROR, JobReason.PROGRAM_FAILED, message, None)
-        else:
-            self._finish(job_id, event.status, event.reason, event.message or None, None)
-
-    def _finish(
-        self,
-        job_id: str,
-        status: JobStatus,
-        reason: JobReason | None,
-        message: str | None,
-        result: str | None,
-    ) -> None:
-        if message is not None:  # a traceback may quote any text the program made
-            message = repair_text(message)
-        with self._db.session() as session:
-            JobRepository(session).finish(
-                job_id, status, reason=reason, error_message=message, result=result
-            )
 
 
 def _finished_message(job: StoredJob) -> str:
