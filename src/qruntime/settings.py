@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     sandbox_max_open_files: int = Field(1024, ge=64)
     #: Let jobs use the network (off: a new network namespace with no usable interface).
     sandbox_allow_network: bool = False
+    #: A cgroup per job where the server may create one (cgroup v2 delegated, or v1 as root).
+    sandbox_cgroups: bool = True
+    #: Memory of all of a job's processes together, its scratch files included (cgroup).
+    sandbox_max_job_memory_bytes: int = Field(4 * 1024**3, ge=64 * 1024**2)
+    #: The job's CPU share against other jobs, 1-10000 (100: an equal share).
+    sandbox_cpu_weight: int = Field(100, ge=1, le=10000)
+    #: One size cap for the job's working directory, /tmp, /var/tmp and /dev/shm together.
+    sandbox_max_scratch_bytes: int = Field(1024**3, ge=1024**2)
     #: Idle workers, forked from a zygote that imported qiskit, waiting already sandboxed;
     #: 0 starts a fresh Python process per job (slower by about a second or two per job).
     worker_pool_size: int = Field(2, ge=0, le=64)
@@ -138,6 +146,10 @@ class Settings(BaseSettings):
             max_open_files=self.sandbox_max_open_files,
             allow_network=self.sandbox_allow_network,
             hidden_paths=hidden,
+            cgroups=self.sandbox_cgroups,
+            max_job_memory_bytes=self.sandbox_max_job_memory_bytes,
+            cpu_weight=self.sandbox_cpu_weight,
+            max_scratch_bytes=self.sandbox_max_scratch_bytes,
         )
 
     @property

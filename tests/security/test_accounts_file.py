@@ -65,7 +65,7 @@ def test_jobs_run_with_the_account_file_in_tmp_and_cannot_read_it(server, user):
     ("variable", "value"),
     [
         ("QRUNTIME_ACCOUNTS_FILE", "/etc/qrt-accounts-{token}.json"),
-        ("QRUNTIME_DATA_DIR", "/"),
+        ("QRUNTIME_DATA_DIR", "/proc"),  # refused; nothing could be written there anyway
     ],
 )
 def test_a_setting_the_sandbox_cannot_honour_stops_the_server_naming_it(tmp_path, variable, value):

@@ -12,11 +12,11 @@ import contextlib
 import os
 import resource
 import signal
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from qruntime.execution import linux
+from qruntime.execution import job_root, linux
 
 GiB = 1024**3
 #: Variables a worker may inherit from the server; everything else (tokens, URLs) stays out.
@@ -52,6 +52,12 @@ class SandboxConfig:
     #: Directories the program must not see (the data dir, the account file's, the home dir).
     hidden_paths: tuple[Path, ...] = ()
     env_allowlist: tuple[str, ...] = DEFAULT_ENV_ALLOWLIST
+    #: A cgroup per job where the platform allows one (see job_cgroups.py), with these caps.
+    cgroups: bool = True
+    max_job_memory_bytes: int = 4 * GiB
+    cpu_weight: int = 100
+    #: One size cap for the job's working directory, /tmp, /var/tmp and /dev/shm together.
+    max_scratch_bytes: int = GiB
 
 
 @dataclass(frozen=True)
@@ -69,13 +75,16 @@ class SandboxPlan:
     max_processes: int = 256
     max_file_bytes: int = GiB
     max_open_files: int = 1024
+    #: The job's cgroup(s): the worker writes its pid into each before anything else.
+    cgroup_procs: tuple[str, ...] = ()
+    scratch_bytes: int = GiB
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> SandboxPlan:
-        tuples = ("hidden_paths", "exposed_paths")
+        tuples = ("hidden_paths", "exposed_paths", "cgroup_procs")
         return cls(**{k: tuple(v) if k in tuples else v for k, v in payload.items()})
 
 
@@ -107,16 +116,21 @@ def enter_sandbox(plan: SandboxPlan, supervisor_pid: int, keep_fds: tuple[int, .
 
 
 def _enter(plan: SandboxPlan, supervisor_pid: int, keep_fds: tuple[int, ...]) -> None:
-    flags = (linux.CLONE_NEWNS if plan.isolate_filesystem else 0) | (
+    for procs in plan.cgroup_procs:  # first: every process the job makes is in its cgroup
+        with open(procs, "w") as handle:
+            handle.write(str(os.getpid()))
+    flags = (linux.CLONE_NEWNS | linux.CLONE_NEWIPC if plan.isolate_filesystem else 0) | (
         linux.CLONE_NEWNET if plan.isolate_network else 0
     )
     if flags:
         linux.unshare(flags)
     if plan.isolate_filesystem:
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-        _hide(plan)
-        proc_flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-        linux.mount("proc", "/proc", "proc", proc_flags, "hidepid=invisible")
+        # Only what the job's root brings in needs covering; the rest is not there at all.
+        visible = job_root.visible_paths(plan.exposed_paths)
+        inside = tuple(h for h in plan.hidden_paths if any(_under(h, v) for v in visible))
+        _hide(replace(plan, hidden_paths=inside))
+        job_root.enter_job_root(plan.workdir, plan.uid, plan.exposed_paths, plan.scratch_bytes)
     _close_other_fds(keep_fds)
     _limit_resources(plan)
     os.umask(0o077)

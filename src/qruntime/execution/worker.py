@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import os
 import signal
@@ -80,7 +81,15 @@ def run_job(
         module = load_program(request.source, request.program_name)
         result = module.main(backend, messenger, **inputs)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from a program are failures too
-        messenger.finish(_error(_program_traceback(exc, filename)))
+        message = _program_traceback(exc, filename)
+        if request.sandbox is not None and _out_of_space(exc):
+            scratch = SandboxPlan.from_json(request.sandbox).scratch_bytes
+            message += (
+                f"\n[qruntime: the job's scratch space (its working directory, /tmp, /var/tmp "
+                f"and /dev/shm together) is limited to {scratch} bytes "
+                "(QRUNTIME_SANDBOX_MAX_SCRATCH_BYTES)]"
+            )
+        messenger.finish(_error(message))
         return 1
     if result is None and messenger.final_data is not None:
         data = messenger.final_data
@@ -102,6 +111,16 @@ def run_job(
         return 1
     messenger.finish({"type": "result", "data": data})
     return 0
+
+
+def _out_of_space(exc: BaseException | None) -> bool:
+    """ENOSPC anywhere in the exception's chain: the scratch tmpfs is full."""
+    seen = 0
+    while exc is not None and seen < 32:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _error(message: str) -> dict[str, str]:
