@@ -71,7 +71,7 @@ class JobCgroups:
         procs = []
         for controller, parent in self._dirs():
             path = parent / name
-            path.mkdir(exist_ok=True)
+            make_cgroup(path)
             self._made.setdefault(name, ())
             if controller in ("memory", "unified"):
                 if self.version == 2:
@@ -126,9 +126,9 @@ class JobCgroups:
         """Remove every job cgroup left and this server's parent(s)."""
         for name in list(self._made):
             self.remove(name)
-        for parent in {p for p in self.parents.values()}:
+        for parent in set(self.parents.values()):
             with contextlib.suppress(OSError):
-                parent.rmdir()
+                remove_cgroup(parent)
 
     def _dirs(self) -> list[tuple[str, Path]]:
         if self.version == 2:
@@ -172,11 +172,11 @@ def _v2(mounts: dict[str, tuple[Path, str]], own: dict[str, str], limits: Cgroup
     _remove_stale(here)
     if here != mount:  # the "no internal processes" rule: the server moves to a leaf first
         leaf = here / f"{PARENT_PREFIX}server-{os.getpid()}"
-        leaf.mkdir(exist_ok=True)
+        make_cgroup(leaf)
         _write(leaf / "cgroup.procs", os.getpid())
     _enable(here, wanted)
     parent = here / f"{PARENT_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
-    parent.mkdir()
+    make_cgroup(parent)
     _enable(parent, wanted)
     cgroups = JobCgroups(2, {"unified": parent}, limits)
     _try(cgroups)
@@ -196,7 +196,7 @@ def _v1(mounts: dict[str, tuple[Path, str]], own: dict[str, str], limits: Cgroup
         here = mount / _relative(own[controller], root)
         _remove_stale(here)
         parent = here / f"{PARENT_PREFIX}{token}"
-        parent.mkdir()
+        make_cgroup(parent)
         parents[controller] = parent
     cgroups = JobCgroups(1, parents, limits)
     _try(cgroups)
@@ -211,6 +211,16 @@ def _try(cgroups: JobCgroups) -> None:
         cgroups.close()
         raise
     cgroups.remove("probe")
+
+
+def make_cgroup(path: Path) -> None:
+    """A new cgroup (the kernel fills the directory with its interface files)."""
+    path.mkdir(exist_ok=True)
+
+
+def remove_cgroup(path: Path) -> None:
+    """Remove a cgroup that has no processes and no children (its files go with it)."""
+    path.rmdir()
 
 
 def _enable(directory: Path, controllers: list[str]) -> None:
@@ -230,7 +240,7 @@ def _remove_stale(directory: Path) -> None:
             if child.is_dir():
                 _remove(child, wait=0.0)
         with contextlib.suppress(OSError):
-            entry.rmdir()
+            remove_cgroup(entry)
 
 
 def _alive(pid: int) -> bool:
@@ -247,7 +257,7 @@ def _remove(path: Path, wait: float = REMOVE_WAIT_SECONDS) -> None:
     deadline = time.monotonic() + wait
     while True:
         try:
-            path.rmdir()
+            remove_cgroup(path)
             return
         except FileNotFoundError:
             return
