@@ -48,7 +48,8 @@ def enter_job_root(
     _links(new_root)
     for source in visible_paths(exposed):
         _bind(source, _inside(new_root, source))
-    _minimal_dev(new_root)
+    if _minimal_dev(new_root):  # GPU libraries read the PCI topology from /sys
+        _bind("/sys", _inside(new_root, "/sys"))
     _scratch(new_root, workdir, uid, scratch_bytes)
     Path(new_root, "proc").mkdir(exist_ok=True)
     os.chdir(new_root)
@@ -91,14 +92,14 @@ def _bind(source: str, target: str) -> None:
     linux.mount(source, target, None, linux.MS_BIND | linux.MS_REC)
 
 
-def _minimal_dev(root: str) -> None:
-    """A tmpfs ``/dev`` with the harmless nodes, GPU nodes where present, and the usual links."""
+def _minimal_dev(root: str) -> bool:
+    """A tmpfs ``/dev`` with the harmless nodes, GPU nodes where present, and the usual links;
+    True when there were GPU nodes."""
     dev = _inside(root, "/dev")
     Path(dev).mkdir(exist_ok=True)
     linux.mount("tmpfs", dev, "tmpfs", linux.MS_NOSUID | linux.MS_NOEXEC, "mode=0755,size=64k")
-    names = list(DEVICES)
-    if os.path.isdir("/dev"):
-        names += [n for n in os.listdir("/dev") if n.startswith(GPU_DEVICE_PREFIXES)]
+    gpus = [n for n in os.listdir("/dev") if n.startswith(GPU_DEVICE_PREFIXES)]
+    names = [*DEVICES, *gpus]
     for name in names:
         if os.path.exists(f"/dev/{name}"):
             _bind(f"/dev/{name}", f"{dev}/{name}")
@@ -109,6 +110,7 @@ def _minimal_dev(root: str) -> None:
         ("stderr", "/proc/self/fd/2"),
     ):
         os.symlink(target, f"{dev}/{name}")
+    return bool(gpus)
 
 
 def _scratch(root: str, workdir: str, uid: int | None, size: int) -> None:

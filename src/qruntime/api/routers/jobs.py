@@ -84,7 +84,7 @@ def get_interim_results(
 @router.get(
     "/{job_id}/logs",
     response_class=PlainTextResponse,
-    responses=error_responses(401, 404, 422, json_route=False),
+    responses=error_responses(401, 404, 422, 429, json_route=False),
 )
 def get_logs(job_id: str, caller: CurrentUser, services: ServicesDep) -> str:
     return services.jobs.logs(caller, job_id)
