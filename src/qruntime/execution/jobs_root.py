@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
 PREFIX = "qruntime-jobs-"
+#: This kind's names; an older server's are the prefix and mkdtemp's 8 characters, no hyphen.
+_LOCKED_NAME = re.compile(rf"^{PREFIX}p\d+-[a-z0-9_]+$")
 
 
 class JobsRoot:
@@ -48,7 +51,7 @@ def remove_stale(parent: Path) -> None:
     for entry in parent.glob(f"{PREFIX}*"):
         if not entry.is_dir() or entry.is_symlink():
             continue
-        if not entry.name.startswith(f"{PREFIX}p"):  # an older server's: only when empty
+        if not _LOCKED_NAME.match(entry.name):  # an older server's: only when empty
             with contextlib.suppress(OSError):
                 entry.rmdir()
             continue
