@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qruntime.accounts import accounts_file
@@ -27,12 +28,24 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(DEFAULT_PORT, ge=0, le=65535)
+    #: PEM certificate (chain) and key: serve HTTPS and WSS instead of HTTP. The 2021 IBM
+    #: client streams interim results only from an ``https`` server (docs/compat.md).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
     data_dir: Path = Path(".qruntime")
     #: SQLAlchemy URL; empty means SQLite (WAL) at ``<data_dir>/qruntime.db``.
     database_url: str | None = None
     max_concurrent_jobs: int = Field(default_factory=_cpu_count, ge=1)
     #: Jobs one user may have waiting; more are refused so one user cannot flood the queue.
     max_queued_jobs_per_user: int = Field(100, ge=1)
+    #: Jobs one user may have running at once on all replicas together; None: no cap (fair
+    #: share still serves the user with the fewest running jobs first).
+    max_running_jobs_per_user: int | None = Field(None, ge=1)
+    #: Seconds between a replica's heartbeats, which also renew its running jobs' leases.
+    replica_heartbeat_seconds: float = Field(5.0, gt=0)
+    #: How long a running job's claim holds without a heartbeat; once it has run out, another
+    #: replica takes the job over (ends it as INTERRUPTED, or adopts it with Ray).
+    replica_lease_seconds: float = Field(30.0, gt=0)
     max_source_bytes: int = Field(1024 * 1024, ge=1)
     #: Size of a program's metadata (JSON) on upload or update.
     max_metadata_bytes: int = Field(256 * 1024, ge=1024)
@@ -94,6 +107,16 @@ class Settings(BaseSettings):
     worker_pool_size: int = Field(2, ge=0, le=64)
     #: Modules the zygote imports before it forks workers (missing ones are skipped).
     worker_preload: tuple[str, ...] = DEFAULT_PRELOAD
+
+    @model_validator(mode="after")
+    def _lease_outlives_heartbeats(self) -> Settings:
+        if self.replica_lease_seconds < 2 * self.replica_heartbeat_seconds:
+            raise ValueError(
+                f"replica_lease_seconds ({self.replica_lease_seconds:g}) must be at least twice "
+                f"replica_heartbeat_seconds ({self.replica_heartbeat_seconds:g}), or one late "
+                "heartbeat would hand a live replica's jobs to another"
+            )
+        return self
 
     def warm_pool(self) -> WarmPoolConfig | None:
         if self.worker_pool_size == 0:
@@ -159,9 +182,17 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'qruntime.db').resolve()}"
 
     @property
+    def replica_url(self) -> str:
+        """How other machines reach this server: its host name when it binds every interface."""
+        if self.host in ("0.0.0.0", "::", ""):
+            return f"http://{socket.gethostname()}:{self.port}"
+        return self.public_url
+
+    @property
     def public_url(self) -> str:
         """The URL clients on this machine use to reach the server."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_certfile else "http"
+        return f"{scheme}://{host}:{self.port}"

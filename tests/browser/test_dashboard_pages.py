@@ -255,3 +255,17 @@ def test_sign_out_forgets_the_session(new_page: Any, tokens: dict[str, str]) -> 
     assert page.context.cookies() == []
     page.goto("/ui/jobs")
     expect(page).to_have_url(re.compile(r"/ui/sign-in\?next="))
+
+
+def test_cluster_page_lists_the_replicas(
+    new_page: Any, tokens: dict[str, str], server: Any, screenshots: Path
+) -> None:
+    health = httpx.get(f"{server.url}/health", timeout=10).json()
+    page = open_signed_in(new_page, tokens["alice"], "/ui/backends")
+    page.click("nav a:text-is('Cluster')")
+    row = page.locator(f"#replicas tr[data-replica-id='{health['replica']}']")
+    expect(row).to_contain_text("(this page)")
+    expect(row).to_contain_text(server.url)
+    expect(row).to_contain_text(f"pid {server.process.pid}")
+    expect(page.locator("#replicas tbody tr")).to_have_count(1)
+    shoot(page, screenshots, "cluster")

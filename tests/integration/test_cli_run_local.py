@@ -38,11 +38,47 @@ def test_seed_program_publishes_three_interims_then_all_done(qruntime_cli, progr
     assert events[-1] == {"type": "result", "data": "All done!"}
 
 
-def test_human_output_shows_interims_and_result(qruntime_cli, programs):
+def test_human_output_prints_interims_and_result_as_qruntime_run_does(qruntime_cli, programs):
     proc = qruntime_cli("run-local", programs / "hello_world.py", "--inputs", SEED_INPUTS)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("interim #") == 3
-    assert "result: 'All done!'" in proc.stdout
+    lines = proc.stdout.splitlines()
+    assert [line.split(" ", 1)[0] for line in lines[:3]] == ["[1]", "[2]", "[3]"]
+    assert lines[3:] == ['"All done!"']
+    interims = [json.loads(line.split(" ", 1)[1]) for line in lines[:3]]
+    assert [i["iteration"] for i in interims] == [0, 1, 2]
+
+
+def test_metadata_beside_the_source_is_read_and_input_names_are_checked(
+    qruntime_cli, programs, tmp_path
+):
+    # hello_world.json lies beside hello_world.py: its spec refuses -1 without --metadata.
+    proc = qruntime_cli("run-local", programs / "hello_world.py", "--inputs", '{"iterations": -1}')
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    assert "inputs.iterations: -1 is less than the minimum of 0" in proc.stderr
+
+    misspelt = qruntime_cli(
+        "run-local", programs / "hello_world.py", "--inputs", '{"iteration": 2}'
+    )
+    assert (misspelt.returncode, misspelt.stdout) == (2, ""), misspelt.stderr
+    assert misspelt.stderr == (  # main takes **kwargs, so the spec's refusal says it
+        "error: invalid job inputs (2 problems):\n"
+        "  - inputs: 'iterations' is a required property\n"
+        "  - inputs.iteration: 'iteration' is not a documented input; did you mean 'iterations'?\n"
+    )
+
+    # No metadata at all: main's own parameters decide.
+    program = tmp_path / "takes_shots.py"
+    program.write_text(
+        "def main(backend, user_messenger, shots=100, *, seed=None):\n    return 1\n"
+    )
+    shot = qruntime_cli("run-local", program, "--inputs", '{"shot": 1}')
+    assert (shot.returncode, shot.stdout) == (2, ""), shot.stderr
+    assert shot.stderr == (
+        "error: invalid job inputs: inputs.shot: unknown input 'shot'; did you mean 'shots'?\n"
+    )
+    unknown = qruntime_cli("run-local", program, "--inputs", '{"shots": 1, "colour": "red"}')
+    assert unknown.returncode == 2, unknown.stderr
+    assert "unknown input 'colour'; this program takes: seed, shots" in unknown.stderr
 
 
 def test_inputs_from_file_with_encoded_circuit_and_legacy_metadata(

@@ -120,7 +120,7 @@ def test_update_then_delete(cli, admin):
     proc = cli("delete", program_id)
     assert proc.returncode == 0, proc.stderr
     assert admin.get(f"/programs/{program_id}").status_code == 404
-    assert_error(cli("delete", program_id), 2, f"program '{program_id}' not found")
+    assert_error(cli("delete", program_id), 2, f"no program has the id or name '{program_id}'")
 
 
 # --- running jobs ----------------------------------------------------------------------------
@@ -257,3 +257,79 @@ def test_account_save_writes_the_account_file(cli, server, tmp_path):
     saved = json.loads(accounts.read_text())
     assert saved["accounts"]["default"] == {"url": server.url, "token": server.admin_token}
     assert accounts.stat().st_mode & 0o777 == 0o600
+
+
+# --- names where ids go, nearest-name suggestions --------------------------------------------
+
+TAKES_SHOTS = "def main(backend, user_messenger, shots=100):\n    return shots\n"
+
+
+def write_program(directory, name: str, description: str = "Returns its shots."):
+    module = name.replace("-", "_")
+    source = directory / f"{module}.py"
+    source.write_text(TAKES_SHOTS)
+    meta = {"name": name, "description": description, "max_execution_time": 60}
+    (directory / f"{module}.json").write_text(json.dumps(meta))
+    return source
+
+
+def test_names_work_where_ids_do_and_uploads_do_not_pile_up(cli, admin, tmp_path):
+    source = write_program(tmp_path, "name-lookup")
+    program_id = cli("upload", source).stdout.strip()  # metadata: the .json beside it
+    assert re.fullmatch(r"name-lookup-[a-z0-9]{6}", program_id)
+
+    ran = cli("run", "name-lookup", "--inputs", '{"shots": 7}')
+    assert (ran.returncode, ran.stdout) == (0, "7\n"), ran.stderr
+    shown = cli("program", "name-lookup")
+    assert shown.returncode == 0 and shown.stdout.startswith(f"{program_id}:\n"), shown.stderr
+    listing = cli("jobs", "--program", "name-lookup", "--json")
+    assert [job["program_id"] for job in json.loads(listing.stdout)] == [program_id]
+    misspelt = cli("run", "name-lookup", "--inputs", '{"shot": 7}')
+    assert_error(misspelt, 2, "unknown input 'shot'; did you mean 'shots'?")
+
+    before = admin.get("/programs", params={"limit": 0}).json()["total"]
+    again = cli("upload", source)
+    assert_error(again, 2, f"you already own a program named 'name-lookup' ({program_id})")
+    assert "--replace" in again.stderr
+    write_program(tmp_path, "name-lookup", description="Replaced in place.")
+    replaced = cli("upload", source, "--replace")
+    assert (replaced.returncode, replaced.stdout) == (0, f"{program_id}\n"), replaced.stderr
+    assert admin.get(f"/programs/{program_id}").json()["description"] == "Replaced in place."
+    assert admin.get("/programs", params={"limit": 0}).json()["total"] == before
+
+    copy_id = cli("upload", source, "--copy").stdout.strip()
+    assert copy_id not in ("", program_id)
+    ambiguous = cli("run", "name-lookup")
+    assert_error(ambiguous, 2, "2 of your programs are named 'name-lookup'; pass one of their ids")
+    assert program_id in ambiguous.stderr and copy_id in ambiguous.stderr
+    assert cli("delete", copy_id).returncode == 0
+
+    unknown = cli("run", "name-lookp")
+    assert_error(unknown, 2, "no program has the id or name 'name-lookp'; the nearest:")
+    assert f"  {program_id}  (name name-lookup, yours, private" in unknown.stderr
+    assert cli("delete", "name-lookup").returncode == 0
+
+
+def test_own_programs_come_before_public_ones_of_the_same_name(cli, admin, tmp_path):
+    public_id = upload(admin, "hello_world", name="shared-name", is_public=True)["id"]
+    token = create_user(admin, "cli-nora")["token"]
+    seen = cli("program", "shared-name", "--token", token, "--json")
+    assert json.loads(seen.stdout)["id"] == public_id, seen.stderr
+    own_id = cli("upload", write_program(tmp_path, "shared-name"), "--token", token).stdout.strip()
+    seen = cli("program", "shared-name", "--token", token, "--json")
+    assert json.loads(seen.stdout)["id"] == own_id, seen.stderr
+
+
+def test_mistyped_job_ids_backends_and_commands_get_the_nearest_name(cli, hello_id):
+    job_id = cli("run", hello_id, "--inputs", HELLO_INPUTS, "--detach").stdout.strip()
+    typo = job_id[:-1] + ("0" if job_id[-1] != "0" else "1")
+    assert_error(cli("job", typo), 2, f"job '{typo}' not found; did you mean '{job_id}'?")
+    assert_error(cli("logs", typo), 2, f"did you mean '{job_id}'?")
+
+    backend = cli("run", hello_id, "--inputs", HELLO_INPUTS, "--backend", "fake_manilla")
+    assert_error(backend, 2, "unknown backend 'fake_manilla'; did you mean 'fake_manila'?")
+    assert "qruntime backends" in backend.stderr
+
+    command = cli("progams")
+    assert command.returncode == 2
+    assert "No such command 'progams'. Did you mean 'programs'" in command.stderr

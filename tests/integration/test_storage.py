@@ -36,7 +36,7 @@ from qruntime.storage import (
 from qruntime.storage.database import alembic_config
 from qruntime.storage.models import Base, UTCDateTime
 
-TABLES = {"users", "tokens", "programs", "jobs", "interim_results", "log_lines"}
+TABLES = {"users", "tokens", "programs", "jobs", "interim_results", "log_lines", "replicas"}
 
 
 @pytest.fixture(params=BACKENDS)
@@ -55,8 +55,7 @@ def test_migrate_twice_is_a_no_op(database: Database) -> None:
     with database.engine.connect() as connection:
         assert set(inspect(connection).get_table_names()) >= TABLES
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
-        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-        assert list(version) == [head]
+        assert list(version) == [ScriptDirectory.from_config(alembic_config()).get_current_head()]
     with database.session() as session:
         assert UserRepository(session).get(alice.id) == alice
 

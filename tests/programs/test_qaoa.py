@@ -173,7 +173,7 @@ def test_a_job_with_a_node_out_of_range_fails_with_the_reason(researcher):
         ({"edges": [[0, 1, 2, 3]]}, "edges"),
         ({"edges": [[0, -1]]}, "edges"),
         ({"edges": []}, "edges"),
-        ({"edges": HOUSE, "p": 2}, "'p' was unexpected"),
+        ({"edges": HOUSE, "p": 2}, "unknown input 'p'; this program takes: "),
         ({"reps": 2}, "edges"),
     ],
 )

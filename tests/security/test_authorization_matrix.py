@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from compat_cells import compat_attempts, is_compat, ws_outcome
 from sqlalchemy import event
 
 from qruntime.api import create_app
@@ -87,6 +88,13 @@ PAGE_CALLERS = (ANONYMOUS, MALFORMED, REVOKED, OTHER, OPEN, OWNER, OWNER_BEARER,
 #: Dashboard forms also need their form token and our origin.
 FORM_CALLERS = (*PAGE_CALLERS, FORGED)
 NOT_SIGNED_IN = (ANONYMOUS, MALFORMED, REVOKED)
+#: The callers ``compat_cells`` needs to tell apart.
+COMPAT_CALLERS = {
+    "anonymous": ANONYMOUS,
+    "malformed": MALFORMED,
+    "cookie": OWNER_COOKIE,
+    "owner": OWNER,
+}
 
 
 def is_page(path: str) -> bool:
@@ -114,7 +122,7 @@ def app_routes() -> dict[tuple[str, str], bool]:
         from fastapi.routing import iter_route_contexts  # FastAPI >= 0.16x: lazy includes
     except ImportError:  # pragma: no cover - older FastAPI lists its routes flat
         iter_route_contexts = None
-    from starlette.routing import Mount
+    from starlette.routing import Mount, WebSocketRoute
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp))
@@ -128,6 +136,9 @@ def app_routes() -> dict[tuple[str, str], bool]:
     for route in routes:
         if isinstance(getattr(route, "original_route", route), Mount):
             found[("GET", f"{route.path}/{{path}}")] = False
+            continue
+        if isinstance(getattr(route, "original_route", route), WebSocketRoute):
+            found[("WS", route.path)] = False
             continue
         methods = set(route.methods or ())
         if "GET" in methods:
@@ -172,6 +183,7 @@ class Call:
     params: dict[str, str] = field(default_factory=dict)
     json: Any = None
     form: dict[str, str] | None = None
+    content: bytes | None = None
 
 
 Target = Callable[["World"], Call]
@@ -184,7 +196,8 @@ class Row:
     target: Target
     expected: dict[str, Expected]
     variant: str | None = None
-    #: POST /ui/sign-in: the caller's token travels in the form, not in a cookie.
+    #: POST /ui/sign-in: the caller's token travels in the form, not in a cookie (and on
+    #: POST /api/users/loginWithToken, in the JSON body).
     signs_in: bool = False
 
     @property
@@ -246,6 +259,20 @@ def page(
     expected |= dict(zip(SIGNED_IN, answers, strict=True))
     if method == "POST":
         expected[FORGED] = 403
+    return Row(method, path, target or nothing, expected, variant)
+
+
+def compat(
+    method: str,
+    path: str,
+    answers: Answers,
+    target: Target | None = None,
+    variant: str | None = None,
+) -> Row:
+    """A 2021-client route (or websocket): 401 without a valid X-Access-Token; neither the
+    cookie nor a bearer header stands in for it."""
+    expected: dict[str, Expected] = dict.fromkeys((*NOT_SIGNED_IN, OWNER_COOKIE), 401)
+    expected |= dict(zip(SIGNED_IN, answers, strict=True))
     return Row(method, path, target or nothing, expected, variant)
 
 
@@ -350,6 +377,68 @@ PROGRAM_PAGE = Redirect(303, "/ui/programs/{program_id}")
 JOB_PAGE = Redirect(303, "/ui/jobs/{job_id}")
 
 
+PROJECT = {"hub": "ibm-q", "group": "open", "project": "main"}
+DEVICES = "/api/Network/{hub}/Groups/{group}/Projects/{project}/devices"
+COMPAT_PATCH = {"description": "Changed by the authorization matrix, as the 2021 client does."}
+
+
+def the_project(world: World) -> Call:
+    return Call(dict(PROJECT))
+
+
+def a_device(world: World) -> Call:
+    return Call({**PROJECT, "name": "ibmq_manila"})
+
+
+def compat_program_body(world: World) -> Call:
+    meta = metadata("hello_world")
+    body = {
+        "name": meta["name"],
+        "description": meta["description"],
+        "cost": meta["max_execution_time"],
+        "spec": meta.get("spec"),
+        "data": source_b64("hello_world"),
+    }
+    return Call(json=body)
+
+
+def with_content(target: Target, content: bytes) -> Target:
+    def build(world: World) -> Call:
+        return Call(target(world).params, content=content)
+
+    build.fresh = getattr(target, "fresh", False)  # type: ignore[attr-defined]
+    return build
+
+
+def compat_job_body(target: Target) -> Target:
+    def build(world: World) -> Call:
+        program_id = target(world).params["program_id"]
+        params = {"iterations": 0}
+        return Call(
+            json={"program_id": program_id, "backend": "ibmq_qasm_simulator", "params": params}
+        )
+
+    return build
+
+
+def compat_program_rows(
+    method: str, path: str, *, fresh: bool, body: Any = None, content: bytes | None = None
+) -> list[Row]:
+    """``program_rows`` for the 2021 client's routes."""
+    private = fresh_private_program if fresh else private_program
+    public = fresh_public_program if fresh else public_program
+    if body is not None:
+        private, public = with_json(private, body), with_json(public, body)
+    if content is not None:
+        private, public = with_content(private, content), with_content(public, content)
+    success = 204 if method == "DELETE" else 200
+    others = 200 if method == "GET" else 403
+    return [
+        compat(method, path, owner_and_admin(success), private, "private"),
+        compat(method, path, (others, others, success, success), public, "public"),
+    ]
+
+
 def program_rows(method: str, path: str, *, fresh: bool, body: Any = None) -> list[Row]:
     """A route on one program: 404 for the others while it is private; once it is public they
     may read it (and run it) but changing it is 403."""
@@ -438,6 +527,42 @@ TABLE: list[Row] = [
     page("POST", "/ui/jobs/{job_id}/cancel",          owner_and_admin(JOB_PAGE), fresh_queued_job),
     page("GET", "/ui/backends",                       same(200)),
     page("GET", "/ui/backends/{name}",                same(200), a_backend),
+    page("GET", "/ui/cluster",                        same(200)),
+    # --- the 2021 IBM Quantum client (docs/compat.md): the same rules, its own token header
+    everyone("GET", "/api/version", 200),
+    Row("POST", "/api/users/loginWithToken", nothing,
+        dict.fromkeys((*NOT_SIGNED_IN, OWNER_COOKIE), 401) | dict.fromkeys(SIGNED_IN, 200),
+        signs_in=True),
+    compat("GET", "/api/users/me",                    same(200)),
+    compat("GET", "/api/Network",                     same(200)),
+    compat("POST", "/api/runtime/logout",             same(204)),
+    compat("GET", DEVICES + "/v/1",                   same(200), the_project),
+    compat("GET", DEVICES + "/{name}/properties",     same(200), a_device),
+    compat("GET", DEVICES + "/{name}/defaults",       same(200), a_device),
+    compat("GET", DEVICES + "/{name}/queue/status",   same(200), a_device),
+    compat("GET", DEVICES + "/{name}/jobsLimit",      same(200), a_device),
+    compat("POST", "/api/runtime/programs",           (201, 403, 201, 201), compat_program_body),
+    compat("GET", "/api/runtime/programs",            same(200)),
+    *compat_program_rows("GET", "/api/runtime/programs/{program_id}", fresh=False),
+    *compat_program_rows("PATCH", "/api/runtime/programs/{program_id}", fresh=False,
+                         body=COMPAT_PATCH),
+    *compat_program_rows("PUT", "/api/runtime/programs/{program_id}/data", fresh=False,
+                         content=source_b64("hello_world").encode()),
+    *compat_program_rows("PUT", "/api/runtime/programs/{program_id}/public", fresh=True),
+    *compat_program_rows("PUT", "/api/runtime/programs/{program_id}/private", fresh=True),
+    *compat_program_rows("DELETE", "/api/runtime/programs/{program_id}", fresh=True),
+    compat("POST", "/api/runtime/jobs", owner_and_admin(200), compat_job_body(private_program),
+           "private program"),
+    compat("POST", "/api/runtime/jobs", same(200), compat_job_body(public_program),
+           "public program"),
+    compat("GET", "/api/runtime/jobs",                same(200)),
+    compat("GET", "/api/runtime/jobs/{job_id}",       owner_and_admin(200), done_job),
+    compat("GET", "/api/runtime/jobs/{job_id}/results", owner_and_admin(200), done_job),
+    compat("GET", "/api/runtime/jobs/{job_id}/logs",  owner_and_admin(200), done_job),
+    compat("POST", "/api/runtime/jobs/{job_id}/cancel", owner_and_admin(204), fresh_queued_job),
+    compat("DELETE", "/api/runtime/jobs/{job_id}",    owner_and_admin(204), fresh_finished_job),
+    compat("WS", "/api/runtime/stream/jobs/{job_id}", owner_and_admin(200), done_job),
+    compat("WS", "/api/ws/jobs/{job_id}/status/v/1",  owner_and_admin(200), done_job),
 ]
 # fmt: on
 
@@ -674,7 +799,7 @@ class Cell:
 
 def uses_jobs(key: tuple[str, str]) -> bool:
     """Cells that read the finished job or submit jobs (they wait for ``jobs_settled``)."""
-    return "/jobs" in key[1] or key[1].endswith("/run")
+    return "/jobs" in key[1].lower() or key[1].endswith("/run")
 
 
 def cells() -> list[Cell]:
@@ -705,7 +830,15 @@ def test_authorization(cell: Cell, world: World) -> None:
         world.jobs_settled()
     call = world.call_for(row, expected)
     url = fill(row.path, call.params)
-    if is_page(row.path):
+    if is_compat(row.path):
+        compat_calls = compat_attempts(world.tokens, cell.caller, COMPAT_CALLERS)
+        if row.method == "WS":
+            for attempt in compat_calls:
+                outcome = ws_outcome(world.server.url, url, attempt)
+                assert outcome == expected, (cell.id, attempt.how, outcome)
+            return
+        attempts = [Attempt(a.how, a.headers, {"apiToken": a.token}) for a in compat_calls]
+    elif is_page(row.path):
         attempts = page_attempts(world, cell.caller, row.method, row.signs_in)
     else:
         attempts = api_attempts(world, cell.caller)
@@ -713,8 +846,9 @@ def test_authorization(cell: Cell, world: World) -> None:
         form = {**(call.form or {}), **attempt.form} if row.method == "POST" else None
         headers = {k: v for k, v in attempt.headers.items() if v}
         data = form if is_page(row.path) else None
+        body = dict(attempt.form) if is_compat(row.path) and row.signs_in else call.json
         request = world.http.build_request(
-            row.method, url, headers=headers, json=call.json, data=data
+            row.method, url, headers=headers, json=body, data=data, content=call.content
         )
         response = world.http.send(request, stream=True)
         try:

@@ -42,3 +42,9 @@ def test_never_picks_more_than_the_free_slots_or_the_queue():
     assert len(FairShare().pick(jobs, Counter(), slots=1)) == 1
     assert len(FairShare().pick(jobs, Counter(), slots=5)) == 2
     assert FairShare().pick(jobs, Counter(), slots=0) == []
+
+
+def test_a_user_at_the_running_cap_waits_and_the_others_go_on():
+    jobs = queue(("a1", 1), ("a2", 1), ("a3", 1), ("b1", 2), ("c1", 3))
+    picked = FairShare().pick(jobs, Counter({1: 1, 3: 2}), slots=5, max_running_per_owner=2)
+    assert [j.id for j in picked] == ["b1", "a1"]

@@ -3,6 +3,7 @@ import textwrap
 import pytest
 
 from qruntime.domain import InvalidSourceError, check_program_source
+from qruntime.domain.source import MainSignature, main_signature
 
 GOOD = textwrap.dedent(
     '''
@@ -142,3 +143,24 @@ def test_last_definition_wins():
 
 def test_wrong_type():
     assert "text or bytes" in refusal(123)
+
+
+@pytest.mark.parametrize(
+    ("source", "names", "takes_kwargs"),
+    [
+        ("def main(backend, user_messenger, **kwargs): ...", (), True),
+        ("def main(backend, user_messenger, shots=1, *, seed): ...", ("shots", "seed"), False),
+        ("def main(backend, messenger, /, x, **options): ...", ("x",), True),
+        ("def main(a, /, b, c): ...", ("c",), False),
+        ("def main(*args, x=1): ...", ("x",), False),
+        ("def main(backend, messenger): ...\ndef main(b, m, late): ...", ("late",), False),
+    ],
+)
+def test_main_signature_reads_the_inputs_main_takes(source, names, takes_kwargs):
+    assert main_signature(source) == MainSignature(names, takes_kwargs)
+
+
+def test_main_signature_is_unknown_where_the_source_does_not_say():
+    assert main_signature("@wraps\ndef main(backend, user_messenger, x): ...") is None
+    assert main_signature("main = make_main()") is None
+    assert main_signature("def main(:") is None

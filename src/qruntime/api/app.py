@@ -12,6 +12,7 @@ from qruntime.api.body_gate import BodyGate
 from qruntime.api.errors import install_error_handlers
 from qruntime.api.routers import backends, health, jobs, programs, stream, users
 from qruntime.api.url_text import UrlTextGuard
+from qruntime.compat import install_compat
 from qruntime.service.container import Services
 from qruntime.settings import Settings
 from qruntime.web.mount import install_dashboard
@@ -51,5 +52,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.add_middleware(UrlTextGuard)  # outermost: before any token is looked up
     for module in (health, programs, jobs, stream, backends, users):
         app.include_router(module.router)
+    install_compat(app)
     install_dashboard(app)
     return app

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from qruntime.domain.job import JobReason, JobStatus
 from qruntime.domain.text import decode_stored_json, text_problem
-from qruntime.storage import StoredInterim, StoredJob, StoredProgram, StoredToken, StoredUser
+from qruntime.storage import (
+    StoredInterim,
+    StoredJob,
+    StoredProgram,
+    StoredReplica,
+    StoredToken,
+    StoredUser,
+)
 
 #: The largest integer the databases store (a signed 64-bit BIGINT). Offsets and sequence numbers
 #: past it would overflow the query, so the API refuses them up front (422).
@@ -253,9 +260,37 @@ class StreamsStatus(BaseModel):
     max_per_user: int
 
 
+class ReplicaPublic(BaseModel):
+    """One ``qruntime serve`` process on this database (docs/deployment.md)."""
+
+    id: str
+    host: str
+    pid: int
+    url: str
+    executor: str
+    start_date: str
+    heartbeat_date: str
+    running_jobs: int = Field(description="RUNNING jobs this replica owns.")
+
+    @classmethod
+    def of(cls, replica: StoredReplica) -> ReplicaPublic:
+        return cls(
+            id=replica.id,
+            host=replica.host,
+            pid=replica.pid,
+            url=replica.url,
+            executor=replica.executor,
+            start_date=iso(replica.started_at) or "",
+            heartbeat_date=iso(replica.heartbeat_at) or "",
+            running_jobs=replica.running_jobs,
+        )
+
+
 class Health(BaseModel):
     status: str
     version: str
     database: str
     sandbox: SandboxStatus
     streams: StreamsStatus
+    replica: str = Field(description="The id of the replica that answered.")
+    replicas: list[ReplicaPublic] = Field(description="Every registered replica, oldest first.")

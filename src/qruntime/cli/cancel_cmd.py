@@ -8,6 +8,7 @@ import typer
 
 from qruntime.cli.connection import TokenOption, UrlOption, connect
 from qruntime.cli.errors import reports_errors
+from qruntime.client.lookup import find_job
 
 
 @reports_errors
@@ -18,7 +19,7 @@ def cancel(
 ) -> None:
     """Cancel a job; refused (exit 2) when it has already finished."""
     with connect(url, token) as service:
-        job = service.job(job_id)
+        job = find_job(service, job_id)
         job.cancel()
         reason = f" ({job.reason})" if job.reason else ""
         typer.echo(f"job {job_id}: {job.status().name}{reason}")

@@ -10,6 +10,7 @@ import typer
 from qruntime.cli.connection import JsonOption, TokenOption, UrlOption, connect
 from qruntime.cli.errors import reports_errors
 from qruntime.cli.job_view import job_details, job_json
+from qruntime.client.lookup import find_job
 
 
 @reports_errors
@@ -21,5 +22,5 @@ def job(
 ) -> None:
     """Show a job: program, backend, status and reason, dates, inputs, error message."""
     with connect(url, token) as service:
-        found = service.job(job_id)
+        found = find_job(service, job_id)
         typer.echo(json.dumps(job_json(found), indent=2) if as_json else job_details(found))

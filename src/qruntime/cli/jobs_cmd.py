@@ -12,6 +12,8 @@ from qruntime.cli.errors import reports_errors
 from qruntime.cli.job_view import job_json, job_row
 from qruntime.cli.paging import LIMIT_HELP, SkipOption, sdk_limit
 from qruntime.cli.tables import make_table, print_table
+from qruntime.client import RuntimeProgramNotFound, RuntimeService
+from qruntime.client.lookup import resolve_program
 
 
 @reports_errors
@@ -27,7 +29,8 @@ def jobs(
         ),
     ] = None,
     program_id: Annotated[
-        str | None, typer.Option("--program", help="Only the jobs of this program id.")
+        str | None,
+        typer.Option("--program", help="Only the jobs of this program (id or name)."),
     ] = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
@@ -35,6 +38,8 @@ def jobs(
 ) -> None:
     """List your jobs (admins: everyone's): id, program, backend, status, reason, created."""
     with connect(url, token) as service:
+        if program_id is not None:
+            program_id = _program_filter(service, program_id)
         found = service.jobs(
             limit=sdk_limit(limit), skip=skip, pending=pending, program_id=program_id
         )
@@ -48,3 +53,12 @@ def jobs(
         for job in found:
             rows.add_row(*job_row(job))
         print_table(rows)
+
+
+def _program_filter(service: RuntimeService, ref: str) -> str:
+    """The id of the program ``ref`` names; as given when no program has it (a deleted one's
+    jobs are still listed by its id)."""
+    try:
+        return resolve_program(service, ref).program_id
+    except RuntimeProgramNotFound:
+        return ref

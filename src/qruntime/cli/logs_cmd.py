@@ -8,6 +8,7 @@ import typer
 
 from qruntime.cli.connection import TokenOption, UrlOption, connect
 from qruntime.cli.errors import reports_errors
+from qruntime.client.lookup import find_job
 
 
 @reports_errors
@@ -18,5 +19,5 @@ def logs(
 ) -> None:
     """Print a job's stdout and stderr lines, as the server keeps them."""
     with connect(url, token) as service:
-        text = service.job(job_id).logs()
+        text = find_job(service, job_id).logs()
     typer.echo(text, nl=bool(text) and not text.endswith("\n"))

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
-
-from rich.console import Console
-from rich.pretty import pretty_repr
-from rich.text import Text
 
 from qruntime.domain.events import (
     CancelledEvent,
@@ -17,7 +14,6 @@ from qruntime.domain.events import (
     LogEvent,
     ResultEvent,
 )
-from qruntime.serialization import decode
 
 
 def event_json_line(event: JobEvent) -> str:
@@ -34,18 +30,24 @@ def event_json_line(event: JobEvent) -> str:
     return json.dumps(payload)
 
 
-def print_event(event: JobEvent, out: Console, err: Console) -> None:
-    """Human-readable rendering: interims and the result decoded, logs prefixed."""
+def print_event(event: JobEvent) -> None:
+    """As ``qruntime run`` prints a job: interims as ``[seq] <json>`` and the result as JSON on
+    stdout, log lines prefixed with their stream, an error on stderr."""
     if isinstance(event, InterimEvent):
-        out.print(Text(f"interim #{event.seq}: ", style="cyan") + _pretty(event.data))
+        _out(f"[{event.seq}] {_compact(event.data)}")
     elif isinstance(event, LogEvent):
-        out.print(Text(f"[{event.stream}] ", style="dim") + Text(event.text), highlight=False)
+        _out(f"[{event.stream}] {event.text}")
     elif isinstance(event, ResultEvent):
-        out.print(Text("result: ", style="bold green") + _pretty(event.data))
+        _out(_compact(event.data))
     elif isinstance(event, ErrorEvent | CancelledEvent):
-        label = "error" if isinstance(event, ErrorEvent) else "cancelled"
-        err.print(Text(f"{label} ({event.reason}): ", style="bold red") + Text(event.message))
+        what = "failed" if isinstance(event, ErrorEvent) else "was cancelled"
+        print(f"error: the job {what} ({event.reason}):\n{event.message}", file=sys.stderr)
 
 
-def _pretty(data: str) -> Text:
-    return Text(pretty_repr(decode(data), max_width=100))
+def _compact(data: str) -> str:
+    """RuntimeEncoder JSON on one line, spaced as ``qruntime run`` prints it."""
+    return json.dumps(json.loads(data))
+
+
+def _out(line: str) -> None:
+    print(line, flush=True)

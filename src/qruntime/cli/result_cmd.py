@@ -9,6 +9,7 @@ import typer
 from qruntime.cli.connection import JsonOption, TokenOption, UrlOption, connect
 from qruntime.cli.errors import reports_errors
 from qruntime.cli.outcome import report_outcome, stopped_following
+from qruntime.client.lookup import find_job
 
 _FINAL = ("DONE", "ERROR", "CANCELLED")
 
@@ -22,7 +23,7 @@ def result(
 ) -> None:
     """Wait for a job and print its result. Exit status as for `qruntime run`."""
     with connect(url, token) as service:
-        job = service.job(job_id)
+        job = find_job(service, job_id)
         status = job.status().name
         if status not in _FINAL:
             typer.echo(f"waiting for job {job_id} ({status})...", err=True)

@@ -13,12 +13,15 @@ from qruntime.cli.follow import follow_job
 from qruntime.cli.job_view import job_json
 from qruntime.cli.outcome import report_outcome, stopped_following
 from qruntime.cli.values import parse_inputs
+from qruntime.client.lookup import resolve_program
 from qruntime.client.service import DEFAULT_BACKEND
 
 
 @reports_errors
 def run(
-    program_id: Annotated[str, typer.Argument(help="The program's id (see `qruntime programs`).")],
+    program_id: Annotated[
+        str, typer.Argument(help="The program's id or name (see `qruntime programs`).")
+    ],
     backend: Annotated[
         str, typer.Option(help="Backend name (see `qruntime backends`).")
     ] = DEFAULT_BACKEND,
@@ -43,8 +46,12 @@ def run(
     """
     values = parse_inputs(inputs)
     with connect(url, token) as service:
+        program = resolve_program(service, program_id)
         job = service.run(
-            program_id, values, {"backend": backend}, max_execution_time=max_execution_time
+            program.program_id,
+            values,
+            {"backend": backend},
+            max_execution_time=max_execution_time,
         )
         job_id = job.job_id()
         if detach:

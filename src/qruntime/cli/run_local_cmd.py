@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from qruntime.backends import IDEAL_SIMULATOR
 from qruntime.cli import exit_codes
@@ -21,7 +20,10 @@ from qruntime.service import local_run
 def run_local(
     source: Annotated[Path, typer.Argument(help="The program's source, program_name.py.")],
     metadata: Annotated[
-        Path | None, typer.Option(help="Its metadata JSON; validates metadata and inputs.")
+        Path | None,
+        typer.Option(
+            help="Its metadata JSON, to check inputs and backend. [default: SOURCE's .json, if any]"
+        ),
     ] = None,
     inputs: Annotated[
         str, typer.Option(help="Inputs as a JSON object, or @FILE to read them from a file.")
@@ -34,8 +36,10 @@ def run_local(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
 ) -> None:
-    """Run SOURCE locally: interim results, logs and the final result as they happen."""
-    out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+    """Run SOURCE locally: interim results, logs and the final result as they happen.
+
+    Metadata defaults to the .json beside SOURCE; inputs are checked as the server checks them.
+    """
     try:
         program = local_run.LocalProgram.from_files(source, metadata)
         request = local_run.prepare_local_job(
@@ -45,7 +49,7 @@ def run_local(
             max_execution_time=max_execution_time,
         )
     except (QRuntimeError, OSError) as exc:
-        err.print(f"qruntime run-local: {exc}", markup=False, highlight=False)
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exit_codes.BAD_INPUT) from None
 
     def emit(event: JobEvent) -> None:
@@ -53,7 +57,7 @@ def run_local(
             sys.stdout.write(event_json_line(event) + "\n")
             sys.stdout.flush()
         else:
-            print_event(event, out, err)
+            print_event(event)
 
     last = asyncio.run(_run(request, emit))
     raise typer.Exit(exit_codes.OK if isinstance(last, ResultEvent) else exit_codes.JOB_FAILED)

@@ -18,6 +18,7 @@ from qruntime.service.server_lock import (
     hold_server_locks,
 )
 from qruntime.settings import DEFAULT_PORT, Settings
+from qruntime.storage.readiness import DatabaseNotReadyError, check_database_ready
 
 #: Seconds uvicorn waits for open requests (event streams) when asked to stop.
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -57,6 +58,16 @@ def serve(
             "public, under bare names; changed programs are updated. [env QRUNTIME_CATALOGUE_DIR]"
         ),
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="PEM certificate (chain): serve HTTPS and WSS. [env QRUNTIME_TLS_CERTFILE]"
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(help="PEM private key of --tls-cert. [env QRUNTIME_TLS_KEYFILE]"),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the qruntime server until interrupted (Ctrl-C)."""
@@ -72,6 +83,8 @@ def serve(
         "max_concurrent_jobs": max_concurrent_jobs,
         "worker_pool_size": worker_pool_size,
         "catalogue_dir": catalogue,
+        "tls_certfile": tls_cert,
+        "tls_keyfile": tls_key,
     }
     try:
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})
@@ -79,22 +92,34 @@ def serve(
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         typer.echo(f"error: invalid settings: {problems}", err=True)
         raise typer.Exit(2) from None
+    if (settings.tls_certfile is None) != (settings.tls_keyfile is None):
+        typer.echo("error: give both --tls-cert and --tls-key, or neither", err=True)
+        raise typer.Exit(2)
     for problem in settings.sandbox_problems():
         typer.echo(f"error: not starting: {problem}", err=True)
     if settings.sandbox_problems():
         raise typer.Exit(2)
     _refuse_broken_catalogue(settings.catalogue_dir)
     locks, listener = _claim(settings)
+    _configure_logging(log_level)
+    try:
+        check_database_ready(settings.resolved_database_url)
+    except DatabaseNotReadyError as exc:
+        listener.close()
+        locks.release()
+        typer.echo(f"error: not starting: {exc}", err=True)
+        raise typer.Exit(2) from None
     if settings.port == 0:  # the kernel chose the port: clients and the lock need the real one
         settings = settings.model_copy(update={"port": listener.getsockname()[1]})
         locks.describe(settings.public_url)
-    _configure_logging(log_level)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=log_level.lower(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
     )
     try:
         uvicorn.Server(config).run(sockets=[listener])

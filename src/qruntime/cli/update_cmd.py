@@ -9,11 +9,12 @@ import typer
 
 from qruntime.cli.connection import TokenOption, UrlOption, connect
 from qruntime.cli.errors import fail, reports_errors
+from qruntime.client.lookup import resolve_program
 
 
 @reports_errors
 def update(
-    program_id: Annotated[str, typer.Argument(help="The program's id.")],
+    program_id: Annotated[str, typer.Argument(help="The program's id or name.")],
     source: Annotated[
         Path | None, typer.Option(exists=True, dir_okay=False, help="New source file.")
     ] = None,
@@ -41,6 +42,7 @@ def update(
             "--max-execution-time, --public or --private"
         )
     with connect(url, token) as service:
+        program_id = resolve_program(service, program_id).program_id
         if any(value is not None for value in fields):
             service.update_program(
                 program_id,

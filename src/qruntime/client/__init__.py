@@ -8,6 +8,7 @@ from qruntime.accounts import (
 )
 from qruntime.client.exceptions import (
     QRuntimeClientError,
+    RuntimeAmbiguousProgramError,
     RuntimeBackendError,
     RuntimeBackendNotFound,
     RuntimeConnectionError,
@@ -41,6 +42,7 @@ __all__ = [
     "ProgramParameters",
     "Provider",
     "QRuntimeClientError",
+    "RuntimeAmbiguousProgramError",
     "RuntimeBackendError",
     "RuntimeBackendNotFound",
     "RuntimeConnectionError",

@@ -9,6 +9,7 @@ QRuntimeClientError                   base (a qruntime.domain QRuntimeError)
 │   ├── RuntimeProgramNotFound
 │   ├── RuntimeJobNotFound
 │   └── RuntimeBackendNotFound
+├── RuntimeAmbiguousProgramError      a program name several programs have (``client.lookup``)
 ├── RuntimeDuplicateProgramError      409 duplicate: the program id is taken
 ├── RuntimeInvalidStateError          409 invalid_state, or a local state check
 │   └── RuntimeJobCancelledError      the job was cancelled; ``reason`` says why (RAN TOO LONG...)
@@ -29,6 +30,7 @@ from qruntime.domain.errors import Problem, QRuntimeError
 
 __all__ = [
     "QRuntimeClientError",
+    "RuntimeAmbiguousProgramError",
     "RuntimeBackendError",
     "RuntimeBackendNotFound",
     "RuntimeConnectionError",
@@ -104,6 +106,14 @@ class RuntimeJobNotFound(RuntimeNotFoundError):
 
 class RuntimeBackendNotFound(RuntimeNotFoundError):
     """No backend has that name."""
+
+
+class RuntimeAmbiguousProgramError(QRuntimeClientError, LookupError):
+    """A name given for a program id matches several programs; ``candidates`` are their ids."""
+
+    def __init__(self, message: str, *, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = list(candidates)
 
 
 class RuntimeDuplicateProgramError(QRuntimeClientError):

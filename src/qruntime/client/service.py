@@ -309,6 +309,10 @@ class RuntimeService:
         resumes by itself across dropped connections."""
         return JobEventStream(self._api, job_id, since=since, options=self._stream_options)
 
+    def current_user(self) -> dict[str, Any]:
+        """Who the token belongs to: ``name``, ``role``, ``creation_date``."""
+        return dict(self._api.get_json("/users/me"))
+
     @property
     def users(self) -> UserAdmin:
         """User and token management (admins only)."""

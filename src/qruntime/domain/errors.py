@@ -6,6 +6,7 @@ QRuntimeError
 │   ├── InvalidSourceError       program source cannot be accepted
 │   └── InvalidInputsError       job inputs do not satisfy spec.parameters
 ├── SerializationError           a payload cannot be encoded or decoded
+│   └── NotTranslatableError     a stored value has no form in the client's dialect
 ├── BackendError
 │   ├── UnknownBackendError      no backend has that name
 │   └── BackendRequirementsError backend does not meet the program's requirements
@@ -21,6 +22,8 @@ QRuntimeError
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from qruntime.domain.suggest import did_you_mean
 
 
 class QRuntimeError(Exception):
@@ -74,6 +77,10 @@ class SerializationError(QRuntimeError, ValueError):
     """A value cannot be encoded, or a payload cannot be decoded safely."""
 
 
+class NotTranslatableError(SerializationError):
+    """A stored value (a result, an interim result) has no form in a client's older dialect."""
+
+
 class BackendError(QRuntimeError):
     """Base of backend lookup and requirement failures."""
 
@@ -81,8 +88,20 @@ class BackendError(QRuntimeError):
 class UnknownBackendError(BackendError, LookupError):
     def __init__(self, name: str, known: list[str]):
         self.name = name
-        sample = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
-        super().__init__(f"unknown backend {name!r}; available backends include: {sample}")
+        # A device's own name (ibm_kyiv, manila) stands for its simulator (fake_kyiv).
+        simulator = "fake_" + name.removeprefix("ibmq_").removeprefix("ibm_")
+        # Backend names share long prefixes (fake_...): only a near-identical name is a typo.
+        suggestion = (
+            f"; did you mean {simulator!r}?"
+            if simulator in known
+            else did_you_mean(name, known, cutoff=0.8)
+        )
+        if not suggestion:
+            sample = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+            suggestion = f"; available backends include: {sample}"
+        super().__init__(
+            f"unknown backend {name!r}{suggestion} (qruntime backends lists all {len(known)})"
+        )
 
 
 class BackendRequirementsError(BackendError, ValidationFailed):

@@ -17,9 +17,11 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from qruntime.domain.errors import InvalidInputsError, InvalidMetadataError, Problem
+from qruntime.domain.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from qruntime.domain.metadata import ProgramMetadata
+    from qruntime.domain.source import MainSignature
 
 _MAX_MESSAGE_CHARS = 500
 
@@ -39,6 +41,8 @@ def validate_inputs(metadata: ProgramMetadata, inputs: dict[str, Any]) -> None:
     try:
         errors = list(validator.iter_errors(_comparable(inputs)))
         problems = [_problem(error) for error in errors]
+        if problems:
+            problems += _misspelt(inputs, schema.get("properties"))
     except Unresolvable as exc:
         raise InvalidMetadataError(
             Problem("metadata.spec.parameters", f"cannot resolve a $ref: {exc}")
@@ -50,6 +54,48 @@ def validate_inputs(metadata: ProgramMetadata, inputs: dict[str, Any]) -> None:
         ) from None
     if problems:
         raise InvalidInputsError(problems)
+
+
+def check_input_names(
+    parameters: dict[str, Any] | None, inputs: dict[str, Any], signature: MainSignature | None
+) -> None:
+    """Refuse an input that neither ``parameters`` (the spec) documents nor ``main`` takes.
+
+    Such a job could only fail with ``TypeError: main() got an unexpected keyword argument``.
+    """
+    if signature is None or signature.takes_kwargs or not isinstance(inputs, dict):
+        return
+    documented = (parameters or {}).get("properties")
+    accepted = set(signature.names) | set(documented if isinstance(documented, dict) else ())
+    problems = [
+        Problem(_location([name]), _unknown_input(str(name), sorted(accepted)))
+        for name in inputs
+        if name not in accepted
+    ]
+    if problems:
+        raise InvalidInputsError(problems)
+
+
+def _misspelt(inputs: dict[str, Any], documented: Any) -> list[Problem]:
+    """For refused inputs: names the spec does not document but nearly does (a likely typo)."""
+    if not isinstance(documented, dict):
+        return []
+    return [
+        Problem(_location([name]), f"{name!r} is not a documented input{hint}")
+        for name in inputs
+        if isinstance(name, str)
+        and name not in documented
+        and (hint := did_you_mean(name, [str(k) for k in documented]))
+    ]
+
+
+def _unknown_input(name: str, accepted: list[str]) -> str:
+    suggestion = did_you_mean(name, accepted)
+    if suggestion:
+        return f"unknown input {name!r}{suggestion}"
+    if not accepted:
+        return f"unknown input {name!r}; this program takes no inputs"
+    return f"unknown input {name!r}; this program takes: {', '.join(accepted)}"
 
 
 def inputs_validator(schema: dict[str, Any]) -> Validator:
@@ -100,15 +146,19 @@ def _comparable(value: Any) -> Any:
     return value
 
 
-def _problem(error: ValidationError) -> Problem:
-    location = "inputs" + "".join(
+def _location(path: Any) -> str:
+    return "inputs" + "".join(
         f"[{part}]"
         if isinstance(part, int)
         else f".{part}"
         if isinstance(part, str) and part.isidentifier()
         else f"[{part!r}]"
-        for part in error.absolute_path
+        for part in path
     )
+
+
+def _problem(error: ValidationError) -> Problem:
+    location = _location(error.absolute_path)
     message = error.message
     if len(message) > _MAX_MESSAGE_CHARS:
         message = message[: _MAX_MESSAGE_CHARS - 3] + "..."

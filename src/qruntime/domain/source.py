@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ast
 import warnings
-from typing import NoReturn
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from qruntime.domain.errors import InvalidSourceError, Problem
 
@@ -28,6 +29,47 @@ def check_program_source(
     if problem:
         _fail(f"{filename}: {problem}")
     return text
+
+
+@dataclass(frozen=True)
+class MainSignature:
+    """The inputs ``main`` takes by keyword, read from its ``def`` (the source is never run)."""
+
+    #: Parameter names after ``backend`` and ``user_messenger`` that a keyword can fill.
+    names: tuple[str, ...]
+    #: ``main`` has a ``**kwargs`` parameter: it accepts any input name.
+    takes_kwargs: bool
+
+    def accepts(self, name: str) -> bool:
+        return self.takes_kwargs or name in self.names
+
+    def to_json(self) -> dict[str, Any]:
+        return {"names": list(self.names), "takes_kwargs": self.takes_kwargs}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MainSignature:
+        return cls(tuple(data["names"]), bool(data["takes_kwargs"]))
+
+
+def main_signature(source: str) -> MainSignature | None:
+    """What ``main`` accepts, or None when the source does not say (a decorator may change it)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    binding = None
+    for node in tree.body:
+        if _binds_main(node):
+            binding = node
+    if not isinstance(binding, ast.FunctionDef) or binding.decorator_list:
+        return None
+    args = binding.args
+    # backend and user_messenger take the first two positional slots; the rest are inputs.
+    passed_by_position = max(0, 2 - len(args.posonlyargs))
+    names = [a.arg for a in args.args[passed_by_position:]] + [a.arg for a in args.kwonlyargs]
+    return MainSignature(tuple(names), args.kwarg is not None)
 
 
 def _fail(message: str) -> NoReturn:

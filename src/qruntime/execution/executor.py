@@ -15,6 +15,9 @@ class Executor(ABC):
 
     #: Shown for each replica in ``GET /health`` (``local``, ``ray``).
     kind: ClassVar[str] = "custom"
+    #: Whether :meth:`adopt` can follow a job another replica started; if not, a replica that
+    #: finds such an orphan ends it at once, without taking it over first.
+    can_adopt: ClassVar[bool] = False
 
     @abstractmethod
     def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:

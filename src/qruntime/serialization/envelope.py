@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from qruntime.domain.errors import SerializationError
+from qruntime.domain.errors import QRuntimeError, SerializationError
 
 TYPE_KEY = "__type__"
 VALUE_KEY = "__value__"
@@ -121,7 +121,7 @@ class CodecTable:
             )
         try:
             return codec.decode(value)
-        except SerializationError:
+        except QRuntimeError:  # a SerializationError, or a limit (TooLargeError) as it is
             raise
         except Exception as exc:
             raise SerializationError(

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from qruntime.accounts import default_account_name, save_account
+from qruntime.domain.errors import DuplicateError
 from qruntime.domain.users import Role
 from qruntime.service.users import UserService
 from qruntime.settings import DEFAULT_PORT
@@ -26,7 +27,10 @@ def ensure_admin(db: Database, data_dir: Path, url: str, *, save_to_accounts: bo
     with db.session() as session:
         if UserRepository(session).count() > 0:
             return False
-    issued = UserService(db).create_user(None, ADMIN_NAME, Role.ADMIN)
+    try:
+        issued = UserService(db).create_user(None, ADMIN_NAME, Role.ADMIN)
+    except DuplicateError:  # another replica, starting at the same moment, created it
+        return False
     token_file = data_dir / ADMIN_TOKEN_FILE
     _write_private(token_file, issued.token + "\n")
     log.info("created user 'admin'; its token is in %s", token_file)

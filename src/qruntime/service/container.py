@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -10,8 +11,11 @@ from qruntime.execution import Executor, LocalExecutor, LocalExecutorConfig
 from qruntime.service.auth_failures import FailedAuthLimiter
 from qruntime.service.bootstrap import ensure_admin
 from qruntime.service.catalogue_target import publish_catalogue
+from qruntime.service.cluster_listener import ClusterListener
 from qruntime.service.jobs import JobService
+from qruntime.service.leases import LeaseKeeper
 from qruntime.service.programs import ProgramService
+from qruntime.service.replicas import ReplicaIdentity, ReplicaRegistry
 from qruntime.service.retention import JobRetention
 from qruntime.service.scheduler import Scheduler
 from qruntime.service.storage_budget import StorageBudget
@@ -37,6 +41,10 @@ class Services:
     programs: ProgramService
     jobs: JobService
     executor: Executor
+    replicas: ReplicaRegistry
+    leases: LeaseKeeper
+    #: Signals from other replicas; None on SQLite, where this is the only server.
+    listener: ClusterListener | None
     streams: StreamSlots
     retention: JobRetention
 
@@ -59,13 +67,31 @@ class Services:
                 pool=settings.warm_pool(),
             )
         )
+        identity = ReplicaIdentity.of_this_process(
+            url=settings.replica_url, executor=executor.kind, data_dir=settings.data_dir
+        )
+        single_server = db.dialect == "sqlite"
+        replicas = ReplicaRegistry(db, identity, single_server=single_server)
+        heartbeat, lease = settings.replica_heartbeat_seconds, settings.replica_lease_seconds
         scheduler = Scheduler(
             db,
             executor,
             hub,
+            replica_id=identity.id,
             max_concurrent_jobs=settings.max_concurrent_jobs,
             max_log_bytes=settings.max_log_bytes,
+            lease_seconds=lease,
+            cancel_wait_seconds=lease + 2 * heartbeat,
+            max_running_jobs_per_user=settings.max_running_jobs_per_user,
         )
+        leases = LeaseKeeper(
+            db, replicas, scheduler, hub, heartbeat_seconds=heartbeat, lease_seconds=lease
+        )
+        listener = None
+        if not single_server:
+            listener = ClusterListener(
+                db.url, identity.id, hub, scheduler, on_reconnect=leases.beat_soon
+            )
         budget = StorageBudget(settings.max_stored_bytes_per_user)
         programs = ProgramService(
             db,
@@ -99,6 +125,9 @@ class Services:
             programs,
             jobs,
             executor,
+            replicas,
+            leases,
+            listener,
             streams,
             retention,
         )
@@ -116,10 +145,17 @@ class Services:
         )
         if self.settings.catalogue_dir is not None:
             publish_catalogue(self.db, self.programs, self.settings.catalogue_dir)
-        await self.scheduler.start()
+        earlier_runs = await asyncio.to_thread(self.replicas.register)
+        if self.listener is not None:
+            await self.listener.start()  # before dispatching: no signal from now on is missed
+        await self.scheduler.start(interrupt_leftovers=self.listener is None)
+        await self.leases.start(earlier_runs)
         self.retention.start()
         log.info(
-            "qruntime is serving on %s (database: %s)", self.settings.public_url, self.db.dialect
+            "qruntime is serving on %s (database: %s, replica %s)",
+            self.settings.public_url,
+            self.db.dialect,
+            self.replicas.identity.id,
         )
 
     def sandbox_report(self) -> dict:
@@ -139,5 +175,12 @@ class Services:
 
     async def stop(self) -> None:
         await self.retention.stop()
+        if self.listener is not None:
+            await self.listener.stop()
+        await self.leases.stop()
         await self.scheduler.stop()
+        try:
+            await asyncio.to_thread(self.replicas.deregister)
+        except Exception:  # the database may be gone; the row then ages out
+            log.exception("could not remove this replica's registration")
         self.db.dispose()

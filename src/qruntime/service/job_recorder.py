@@ -8,6 +8,8 @@ record it without passing through the replica that dispatched it.
 
 Each commit is followed by one call on the notifier: ``notify_interims`` after interim
 results, ``notify`` after the outcome. Output lines wake nobody (streams do not carry them).
+On PostgreSQL each of those commits also carries a signal (:mod:`qruntime.storage.signals`)
+from ``sender``, which wakes the streams and the dispatcher of every other replica.
 Use it from one event loop; the database work runs in worker threads.
 """
 
@@ -23,6 +25,7 @@ from qruntime.domain.text import published_json_problem, repair_text
 from qruntime.execution.limits import unstorable
 from qruntime.service.log_buffer import LOG_FLUSH_SECONDS, LogBuffer
 from qruntime.storage import Database, JobRepository, StoredInterim
+from qruntime.storage.signals import Signals
 
 
 class JobNotifier(Protocol):
@@ -48,9 +51,18 @@ class NoNotifier:
 class JobRecorder:
     """Persists job events in order, one transaction per call, and notifies after each."""
 
-    def __init__(self, db: Database, notifier: JobNotifier | None = None, *, max_log_bytes: int):
+    def __init__(
+        self,
+        db: Database,
+        notifier: JobNotifier | None = None,
+        *,
+        max_log_bytes: int,
+        sender: str = "recorder",
+    ):
+        """``sender`` names the writer in its signals: a replica ignores the ones it sent."""
         self._db = db
         self._notifier: JobNotifier = notifier if notifier is not None else NoNotifier()
+        self._signals = Signals(sender)
         self._max_log_bytes = max_log_bytes
         self._logs: dict[str, LogBuffer] = {}
         self._flushes: set[asyncio.Future[None]] = set()
@@ -118,6 +130,10 @@ class JobRecorder:
         finally:
             self._logs.pop(job_id, None)
 
+    def discard(self, job_id: str) -> None:
+        """Forget the job's waiting output unstored: someone else records the job now."""
+        self._logs.pop(job_id, None)
+
     def _flush_soon(self, job_id: str) -> None:
         task = asyncio.ensure_future(self.flush(job_id))
         self._flushes.add(task)  # a task nobody references may be collected mid-flight
@@ -127,7 +143,9 @@ class JobRecorder:
 
     def _add_interims(self, job_id: str, events: Sequence[InterimEvent]) -> list[StoredInterim]:
         with self._db.session() as session:
-            return JobRepository(session).add_interims(job_id, [(e.seq, e.data) for e in events])
+            stored = JobRepository(session).add_interims(job_id, [(e.seq, e.data) for e in events])
+            self._signals.interims(session, job_id, stored[-1].seq if stored else 0)
+            return stored
 
     def _append_logs(self, job_id: str, lines: list[tuple[str, str]], dropped: int) -> None:
         with self._db.session() as session:
@@ -150,4 +168,6 @@ class JobRecorder:
             finished = JobRepository(session).finish(
                 job_id, status, reason=reason, error_message=message or None, result=result
             )
+            if finished is not None:
+                self._signals.changed(session, job_id, status.value)
         return finished is not None

@@ -20,15 +20,17 @@ from qruntime.domain.errors import (
     TooLargeError,
     ValidationFailed,
 )
-from qruntime.domain.inputs import validate_inputs
+from qruntime.domain.inputs import check_input_names, validate_inputs
 from qruntime.domain.job import JobStatus
+from qruntime.domain.source import MainSignature
 from qruntime.domain.text import json_text_problem, may_hold_surrogates
 from qruntime.serialization import decode
 from qruntime.service.principal import Principal
-from qruntime.service.programs import ProgramService, metadata_of
+from qruntime.service.programs import ProgramService, metadata_of, signature_of
 from qruntime.service.scheduler import Scheduler
 from qruntime.service.storage_budget import StorageBudget
 from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
+from qruntime.storage.signals import DELETED, Signals
 
 PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINISHED = (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
@@ -57,6 +59,7 @@ class JobService:
         self._programs = programs
         self._registry = registry
         self._scheduler = scheduler
+        self._signals = Signals(scheduler.replica_id)
         self._max_inputs_bytes = max_inputs_bytes
         self._max_queued = max_queued_jobs_per_user
 
@@ -75,10 +78,10 @@ class JobService:
         backend_info = self._registry.info(backend)
         check_backend_requirements(metadata, backend_info)
         limit = _time_limit(max_execution_time, metadata.max_execution_time)
-        inputs_text = self._check_inputs(inputs, metadata)
+        inputs_text = self._check_inputs(inputs, metadata, signature_of(program))
         with self._db.session() as session:
             jobs = JobRepository(session)
-            _, queued = jobs.list(owner_id=caller.user_id, limit=0, statuses=[JobStatus.QUEUED])
+            queued = jobs.count_queued(caller.user_id)
             if queued >= self._max_queued:
                 raise QuotaExceededError(
                     f"you already have {queued} queued jobs, the limit per user "
@@ -98,6 +101,7 @@ class JobService:
                 source=program.source,
                 max_execution_time=limit,
             )
+            self._signals.queued(session, job.id)
         self._scheduler.wake()
         return job
 
@@ -170,9 +174,12 @@ class JobService:
         if not job.status.is_terminal():
             raise InvalidStateError(f"job {job_id!r} is {job.status}; cancel it before deleting it")
         with self._db.session() as session:
-            JobRepository(session).delete(job_id)
+            if JobRepository(session).delete(job_id):
+                self._signals.changed(session, job_id, DELETED)
 
-    def _check_inputs(self, inputs: Any, metadata: Any) -> str:
+    def _check_inputs(
+        self, inputs: Any, metadata: Any, signature: MainSignature | None = None
+    ) -> str:
         if not isinstance(inputs, dict):
             raise InvalidInputsError(Problem("inputs", "must be a JSON object of name: value"))
         try:
@@ -192,6 +199,7 @@ class JobService:
             decoded = decode(text)
         except SerializationError as exc:
             raise InvalidInputsError(Problem("inputs", str(exc))) from None
+        check_input_names(metadata.spec.parameters, decoded, signature)
         validate_inputs(metadata, decoded)
         return text
 

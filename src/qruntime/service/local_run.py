@@ -11,10 +11,10 @@ from typing import Any
 from qruntime.backends import BackendRegistry, check_backend_requirements, default_registry
 from qruntime.domain.errors import InvalidInputsError, Problem
 from qruntime.domain.events import JobEvent
-from qruntime.domain.inputs import validate_inputs
+from qruntime.domain.inputs import check_input_names, validate_inputs
 from qruntime.domain.metadata import DEFAULT_MAX_EXECUTION_TIME_CEILING, ProgramMetadata
 from qruntime.domain.naming import module_to_program_name
-from qruntime.domain.source import check_program_source
+from qruntime.domain.source import check_program_source, main_signature
 from qruntime.execution import Executor, JobRequest, LocalExecutor
 from qruntime.serialization import decode, encode
 
@@ -29,7 +29,10 @@ class LocalProgram:
 
     @classmethod
     def from_files(cls, source_path: Path, metadata_path: Path | None = None) -> LocalProgram:
+        """``metadata_path`` defaults to the ``.json`` beside the source, when there is one."""
         source = check_program_source(source_path.read_bytes(), filename=source_path.name)
+        if metadata_path is None and source_path.with_suffix(".json").is_file():
+            metadata_path = source_path.with_suffix(".json")
         if metadata_path is None:
             return cls(source, module_to_program_name(source_path.stem))
         metadata = ProgramMetadata.from_file(metadata_path)
@@ -56,6 +59,8 @@ def prepare_local_job(
     registry = registry or default_registry()
     backend = registry.info(backend_name)
     limit = max_execution_time or DEFAULT_MAX_EXECUTION_TIME_CEILING
+    parameters = program.metadata.spec.parameters if program.metadata is not None else None
+    check_input_names(parameters, inputs, main_signature(program.source))
     if program.metadata is not None:
         validate_inputs(program.metadata, inputs)
         check_backend_requirements(program.metadata, backend)

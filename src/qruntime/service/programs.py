@@ -18,7 +18,7 @@ from qruntime.domain.errors import (
     TooLargeError,
 )
 from qruntime.domain.metadata import ProgramMetadata, load_metadata
-from qruntime.domain.source import check_program_source
+from qruntime.domain.source import MainSignature, check_program_source, main_signature
 from qruntime.service.principal import Principal
 from qruntime.service.storage_budget import StorageBudget
 from qruntime.storage import Database, ProgramRepository, StoredProgram
@@ -58,7 +58,7 @@ class ProgramService:
             raise ForbiddenError("only admins may reserve a bare program name as the id")
         source = self._source(data)
         meta = self._metadata(metadata)
-        fields = _fields(meta) | {"owner_id": caller.user_id, "source": source}
+        fields = _fields(meta) | {"owner_id": caller.user_id, **_source_fields(source)}
         with self._db.session() as session:
             if self._budget is not None:
                 size = len(source) + len(meta.description)
@@ -109,7 +109,7 @@ class ProgramService:
             growth = len(source) - len(program.source)
             if self._budget is not None and growth > 0:
                 self._budget.check(session, caller, growth, "the new source")
-            return ProgramRepository(session).update(program_id, source=source)
+            return ProgramRepository(session).update(program_id, **_source_fields(source))
 
     def set_visibility(self, caller: Principal, program_id: str, public: bool) -> StoredProgram:
         self._owned(caller, program_id)
@@ -166,6 +166,18 @@ def metadata_of(program: StoredProgram) -> ProgramMetadata:
     if program.version is not None:
         data["version"] = program.version
     return load_metadata(data, max_execution_time_ceiling=max(program.max_execution_time, 1))
+
+
+def signature_of(program: StoredProgram) -> MainSignature | None:
+    """What ``main`` accepts: recorded at upload, or read now from older programs' source."""
+    if program.main_signature is not None:
+        return MainSignature.from_json(program.main_signature)
+    return main_signature(program.source)
+
+
+def _source_fields(source: str) -> dict[str, Any]:
+    signature = main_signature(source)
+    return {"source": source, "main_signature": signature and signature.to_json()}
 
 
 def _fields(meta: ProgramMetadata) -> dict[str, Any]:

@@ -50,6 +50,15 @@ class StreamHub:
             self._recent_bytes[job_id] -= len(recent.popleft().data)
         self._wake(job_id)
 
+    def wake(self, job_id: str) -> None:
+        """Interim results were stored by another process: readers read them from the database."""
+        self._wake(job_id)
+
+    def wake_all(self) -> None:
+        """Anything may have changed (signals were missed): every reader reads the database."""
+        for job_id in list(self._waiters):
+            self.notify(job_id)
+
     def recent(self, job_id: str, after: int) -> list[StoredInterim] | None:
         """Kept interims with ``seq > after``; None unless they cover every one after ``after``."""
         recent = self._recent.get(job_id)

@@ -12,6 +12,7 @@ from qruntime.storage.records import (
     StoredJob,
     StoredLogLine,
     StoredProgram,
+    StoredReplica,
     StoredToken,
     StoredUser,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "StoredJob",
     "StoredLogLine",
     "StoredProgram",
+    "StoredReplica",
     "StoredToken",
     "StoredUser",
     "UserRepository",

@@ -23,8 +23,24 @@ from qruntime.storage.records import StoredInterim, StoredJob, StoredLogLine
 _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
-def _select_jobs() -> Select[Any]:
+def select_jobs() -> Select[Any]:
+    """Jobs with their owner's name, as StoredJob.from_row expects them."""
     return select(JOBS, USERS.c.name.label("owner_name")).join(USERS, USERS.c.id == JOBS.c.owner_id)
+
+
+def lock_owners(session: Session, owner_ids: Collection[int]) -> None:
+    """Lock these users' rows until the transaction ends (PostgreSQL; SQLite has one writer).
+
+    Submits and claims that count a user's jobs take it first, so two of them on different
+    replicas count one after the other. Always in id order, so they cannot deadlock.
+    """
+    if owner_ids and session.get_bind().dialect.name != "sqlite":
+        session.execute(
+            select(USERS.c.id)
+            .where(USERS.c.id.in_(owner_ids))
+            .order_by(USERS.c.id)
+            .with_for_update()
+        )
 
 
 class JobRepository:
@@ -69,7 +85,7 @@ class JobRepository:
         return self._require(id)
 
     def get(self, job_id: str) -> StoredJob | None:
-        row = self._session.execute(_select_jobs().where(JOBS.c.id == job_id)).first()
+        row = self._session.execute(select_jobs().where(JOBS.c.id == job_id)).first()
         return StoredJob.from_row(row) if row is not None else None
 
     def list(
@@ -93,7 +109,7 @@ class JobRepository:
             select(func.count()).select_from(JOBS).where(*where)
         ).scalar_one()
         query = (
-            _select_jobs()
+            select_jobs()
             .where(*where)
             .order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc())
             .limit(limit)
@@ -101,10 +117,19 @@ class JobRepository:
         )
         return [StoredJob.from_row(row) for row in self._session.execute(query)], total
 
+    def count_queued(self, owner_id: int) -> int:
+        """The user's QUEUED jobs, counted under :func:`lock_owners` so a cap holds on every
+        replica: a concurrent submit by the same user waits for this transaction."""
+        lock_owners(self._session, [owner_id])
+        query = select(func.count()).where(
+            JOBS.c.owner_id == owner_id, JOBS.c.status == JobStatus.QUEUED.value
+        )
+        return self._session.execute(query).scalar_one()
+
     def queued(self) -> builtins.list[StoredJob]:
         """Every ``QUEUED`` job, oldest first."""
         query = (
-            _select_jobs()
+            select_jobs()
             .where(JOBS.c.status == JobStatus.QUEUED.value)
             .order_by(JOBS.c.created_at, JOBS.c.id)
         )

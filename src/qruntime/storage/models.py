@@ -98,6 +98,9 @@ class ProgramRow(Base):
     spec: Mapped[dict[str, Any]]
     is_public: Mapped[bool] = mapped_column(Boolean, index=True)
     source: Mapped[str] = mapped_column(Text)
+    #: What ``main`` takes (``MainSignature.to_json``), read from the source at upload;
+    #: NULL for programs stored before it was recorded (read from the source then).
+    main_signature: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -128,6 +131,12 @@ class JobRow(Base):
     log_truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: Characters stored for the job but its log: inputs, source, result, error, interim results.
     stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: The replica that runs the job (RUNNING), or ran it last; None before it started.
+    owner_replica: Mapped[str | None] = mapped_column(String(64))
+    #: Until when (database clock) the owner's claim holds; its heartbeat renews it.
+    lease_expires_at: Mapped[datetime | None]
+    #: Set by a cancel that reached another replica than the owner; the owner stops the job.
+    cancel_requested_at: Mapped[datetime | None]
 
 
 class InterimRow(Base):
@@ -149,6 +158,22 @@ class LogLineRow(Base):
     created_at: Mapped[datetime]
 
 
+class ReplicaRow(Base):
+    """A running ``qruntime serve`` process; its row goes when it stops or is found dead."""
+
+    __tablename__ = "replicas"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(String(255))
+    executor: Mapped[str] = mapped_column(String(32))
+    #: The data directory it runs from, so a restart on it knows its previous incarnation.
+    data_dir: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+
+
 # Core tables for the repositories: they select rows, not entities, so no identity map can
 # serve a stale object after a conditional UPDATE in the same session.
 USERS = cast(Table, UserRow.__table__)
@@ -157,3 +182,4 @@ PROGRAMS = cast(Table, ProgramRow.__table__)
 JOBS = cast(Table, JobRow.__table__)
 INTERIMS = cast(Table, InterimRow.__table__)
 LOG_LINES = cast(Table, LogLineRow.__table__)
+REPLICAS = cast(Table, ReplicaRow.__table__)

@@ -14,7 +14,16 @@ from qruntime.storage.records import StoredProgram
 
 #: Fields ``update`` may change; ids, owners and timestamps are not among them.
 UPDATABLE_FIELDS = frozenset(
-    {"name", "description", "max_execution_time", "version", "spec", "is_public", "source"}
+    {
+        "name",
+        "description",
+        "max_execution_time",
+        "version",
+        "spec",
+        "is_public",
+        "source",
+        "main_signature",
+    }
 )
 
 
@@ -42,6 +51,7 @@ class ProgramRepository:
         spec: dict[str, Any],
         is_public: bool,
         source: str,
+        main_signature: dict[str, Any] | None = None,
     ) -> StoredProgram:
         now = utcnow()
         try:
@@ -57,6 +67,7 @@ class ProgramRepository:
                         spec=spec,
                         is_public=is_public,
                         source=source,
+                        main_signature=main_signature,
                         created_at=now,
                         updated_at=now,
                     )

@@ -51,6 +51,8 @@ class StoredProgram:
     source: str
     created_at: datetime
     updated_at: datetime
+    #: ``MainSignature.to_json()`` as recorded at upload; None for older programs.
+    main_signature: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> StoredProgram:
@@ -68,6 +70,7 @@ class StoredProgram:
             source=row.source,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            main_signature=row.main_signature,
         )
 
 
@@ -93,6 +96,10 @@ class StoredJob:
     ended_at: datetime | None
     interim_count: int
     log_truncated: bool
+    #: The replica that runs (or last ran) the job, and until when its claim holds.
+    owner_replica: str | None = None
+    lease_expires_at: datetime | None = None
+    cancel_requested_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> StoredJob:
@@ -116,6 +123,38 @@ class StoredJob:
             ended_at=row.ended_at,
             interim_count=row.interim_count,
             log_truncated=bool(row.log_truncated),
+            owner_replica=row.owner_replica,
+            lease_expires_at=row.lease_expires_at,
+            cancel_requested_at=row.cancel_requested_at,
+        )
+
+
+@dataclass(frozen=True)
+class StoredReplica:
+    """A registered server process; ``running_jobs`` counts the RUNNING jobs it owns."""
+
+    id: str
+    host: str
+    pid: int
+    url: str
+    executor: str
+    data_dir: str
+    started_at: datetime
+    heartbeat_at: datetime
+    running_jobs: int = 0
+
+    @classmethod
+    def from_row(cls, row: Any, running_jobs: int = 0) -> StoredReplica:
+        return cls(
+            id=row.id,
+            host=row.host,
+            pid=row.pid,
+            url=row.url,
+            executor=row.executor,
+            data_dir=row.data_dir,
+            started_at=row.started_at,
+            heartbeat_at=row.heartbeat_at,
+            running_jobs=running_jobs,
         )
 
 

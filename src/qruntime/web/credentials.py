@@ -15,16 +15,24 @@ from qruntime.service.principal import Principal
 from qruntime.web.cookie import SESSION_COOKIE
 
 #: Where the body gate leaves the caller it authenticated (``scope["state"]``), with the kind
-#: of credential it used ("bearer" or "cookie").
+#: of credential it used ("bearer", "access-token" or "cookie").
 GATE_PRINCIPAL = "qruntime.gate_principal"
 
 
+#: The 2021 IBM Quantum provider's header for its access token (qruntime/compat/ibmq2021).
+ACCESS_TOKEN_HEADER = b"x-access-token"
+
+
 def header_credentials(headers: dict[bytes, bytes]) -> tuple[str, str | None]:
-    """The bearer token from ``Authorization``, else the dashboard's session cookie."""
+    """The bearer token from ``Authorization``, else the compatibility API's access token,
+    else the dashboard's session cookie."""
     authorization = headers.get(b"authorization", b"").decode("latin-1")
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return "bearer", value.strip()
+    access_token = headers.get(ACCESS_TOKEN_HEADER, b"").decode("latin-1").strip()
+    if access_token:
+        return "access-token", access_token
     cookie = cookie_parser(headers.get(b"cookie", b"").decode("latin-1")).get(SESSION_COOKIE)
     return ("cookie", cookie) if cookie else ("bearer", None)
 

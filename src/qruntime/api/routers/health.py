@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from qruntime import __version__
 from qruntime.api.deps import ServicesDep
-from qruntime.api.schemas import Health, StreamsStatus
+from qruntime.api.schemas import Health, ReplicaPublic, StreamsStatus
 
 router = APIRouter(tags=["health"])
 
@@ -19,4 +19,6 @@ def health(services: ServicesDep) -> Health:
         database=services.db.dialect,
         sandbox=services.sandbox_report(),
         streams=StreamsStatus(**services.streams.status()),
+        replica=services.replicas.identity.id,
+        replicas=[ReplicaPublic.of(replica) for replica in services.replicas.list()],
     )

@@ -5,8 +5,8 @@ results; its log is ``log_bytes``), for the per-user storage budget. Rows stored
 checked at the edge are repaired: a NUL in a plain-text column (only SQLite could store one)
 and a lone surrogate escaped in stored JSON become U+FFFD (see ``qruntime/domain/text.py``).
 
-Revision ID: 0002_issue18_hardening
-Revises: 0001
+Revision ID: 0003_issue18_hardening
+Revises: 0002_issue20_main_signature
 Create Date: 2026-12-01
 """
 
@@ -20,8 +20,8 @@ from alembic import op
 
 from qruntime.domain.text import repair_text, repaired_json_text
 
-revision: str = "0002_issue18_hardening"
-down_revision: str | None = "0001"
+revision: str = "0003_issue18_hardening"
+down_revision: str | None = "0002_issue20_main_signature"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""What every compatibility dialect shares: names, documents, statuses, envelopes, URLs."""
