@@ -58,6 +58,10 @@ class ServerProcess:
         env.pop("QRUNTIME_URL", None)
         env.pop("QRUNTIME_TOKEN", None)
         env["QRUNTIME_ACCOUNTS_FILE"] = str(self.accounts_file)
+        # Every test talks from 127.0.0.1, and many send bad tokens on purpose: the limit on
+        # failed authentications per address is lifted unless a test sets it
+        # (tests/security/test_request_limits.py does, from addresses of its own).
+        env["QRUNTIME_MAX_FAILED_AUTHS_PER_MINUTE"] = "1000000"
         env.update(self.extra_env)
         return env
 

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qruntime.accounts import accounts_file
 from qruntime.execution.limits import JobLimits
-from qruntime.execution.sandbox import SandboxConfig
+from qruntime.execution.sandbox import SandboxConfig, hidden_path_problem
 from qruntime.execution.warm_pool import DEFAULT_PRELOAD, WarmPoolConfig
 
 DEFAULT_PORT = 8765
@@ -65,6 +65,19 @@ class Settings(BaseSettings):
     max_execution_time_ceiling: int = Field(8 * 3600, ge=1)
     #: Seconds between keep-alive comments on idle event streams.
     stream_ping_seconds: float = Field(15.0, gt=0)
+    #: Event streams open at once, over all users, and for one user (more are refused: 429).
+    max_streams: int = Field(500, ge=1)
+    max_streams_per_user: int = Field(50, ge=1)
+    #: Body a request without a valid token may send (a sign-in form; bigger ones: 401).
+    max_anonymous_body_bytes: int = Field(8 * 1024, ge=1024)
+    #: Failed authentications from one client address in a minute before it is refused (429).
+    max_failed_auths_per_minute: int = Field(30, ge=1)
+    #: What one user may keep stored: program sources, job inputs and sources, results,
+    #: interim results and logs (bytes as stored); a submit or upload past it is refused.
+    max_stored_bytes_per_user: int = Field(1024**3, ge=1024)
+    #: Finished jobs (with their results, interim results and logs) are deleted this many
+    #: days after they ended; 0 keeps them until their owner deletes them.
+    job_retention_days: float = Field(0.0, ge=0)
     #: Also save the admin account in the local account file on first start.
     save_admin_account: bool = True
     #: A catalogue directory (``runtime/``) to publish at every start, public under bare names.
@@ -82,6 +95,14 @@ class Settings(BaseSettings):
     sandbox_max_open_files: int = Field(1024, ge=64)
     #: Let jobs use the network (off: a new network namespace with no usable interface).
     sandbox_allow_network: bool = False
+    #: A cgroup per job where the server may create one (cgroup v2 delegated, or v1 as root).
+    sandbox_cgroups: bool = True
+    #: Memory of all of a job's processes together, its scratch files included (cgroup).
+    sandbox_max_job_memory_bytes: int = Field(4 * 1024**3, ge=64 * 1024**2)
+    #: The job's CPU share against other jobs, 1-10000 (100: an equal share).
+    sandbox_cpu_weight: int = Field(100, ge=1, le=10000)
+    #: One size cap for the job's working directory, /tmp, /var/tmp and /dev/shm together.
+    sandbox_max_scratch_bytes: int = Field(1024**3, ge=1024**2)
     #: Idle workers, forked from a zygote that imported qiskit, waiting already sandboxed;
     #: 0 starts a fresh Python process per job (slower by about a second or two per job).
     worker_pool_size: int = Field(2, ge=0, le=64)
@@ -117,9 +138,35 @@ class Settings(BaseSettings):
             max_result_bytes=self.max_result_bytes,
         )
 
+    def _hidden_paths(self) -> dict[str, Path]:
+        """What jobs must not see, by the setting that names it; a home directory of ``/``
+        (some containers) cannot be hidden and is left out, the other two refuse to start."""
+        paths = {
+            "QRUNTIME_DATA_DIR (--data-dir)": self.data_dir.resolve(),
+            "QRUNTIME_ACCOUNTS_FILE": accounts_file().parent,
+        }
+        if hidden_path_problem(Path.home()) is None:
+            paths["HOME"] = Path.home()
+        return paths
+
+    def sandbox_problems(self) -> list[str]:
+        """Settings the sandbox cannot honour (a data dir or account file in ``/etc``...);
+        ``qruntime serve`` refuses to start on them rather than run every job broken."""
+        if not self.sandbox:
+            return []
+        problems = []
+        for setting, path in self._hidden_paths().items():
+            problem = hidden_path_problem(path)
+            if problem is not None:
+                problems.append(
+                    f"{setting} puts the server's own files in {path}: {problem}; "
+                    "give them a directory of their own"
+                )
+        return problems
+
     def sandbox_config(self) -> SandboxConfig:
         """The executor's sandbox: the data dir, the account file's dir and home are hidden."""
-        hidden = (self.data_dir.resolve(), accounts_file().parent, Path.home())
+        hidden = tuple(self._hidden_paths().values())
         return SandboxConfig(
             enabled=self.sandbox,
             uid_base=self.sandbox_uid_base,
@@ -129,6 +176,10 @@ class Settings(BaseSettings):
             max_open_files=self.sandbox_max_open_files,
             allow_network=self.sandbox_allow_network,
             hidden_paths=hidden,
+            cgroups=self.sandbox_cgroups,
+            max_job_memory_bytes=self.sandbox_max_job_memory_bytes,
+            cpu_weight=self.sandbox_cpu_weight,
+            max_scratch_bytes=self.sandbox_max_scratch_bytes,
         )
 
     @property

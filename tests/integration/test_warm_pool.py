@@ -93,14 +93,25 @@ async def test_aer_runs_its_openmp_threads_in_a_forked_worker(pooled: LocalExecu
 async def test_idle_workers_wait_already_sandboxed(pooled: LocalExecutor) -> None:
     pids = await wait_for_idle(pooled, 2)
     for pid in pids:
-        status = Path(f"/proc/{pid}/status").read_text()
-        fields = dict(line.split(":", 1) for line in status.splitlines())
+        fields = await sandboxed_status(pid)
         uids = fields["Uid"].split()
         if IS_ROOT:  # its own uid, not root, before any job exists
             assert set(uids) == {uids[0]} and int(uids[0]) >= 200_000, uids
         assert fields["NoNewPrivs"].strip() == "1"
         assert os.getsid(pid) == pid  # its own session: the supervisor can kill its group
     assert len(set(pids)) == 2
+
+
+async def sandboxed_status(pid: int) -> dict[str, str]:
+    """The worker's status once it has set its sandbox up (its own root takes ~0.1 s to
+    build); a job sent meanwhile waits in its pipe until then."""
+    for _ in range(100):
+        status = Path(f"/proc/{pid}/status").read_text()
+        fields = dict(line.split(":", 1) for line in status.splitlines())
+        if fields["NoNewPrivs"].strip() == "1":
+            return fields
+        await asyncio.sleep(0.05)
+    return fields
 
 
 MUTATE = """

@@ -122,7 +122,10 @@ def test_the_server_reports_every_protection_active(server: ServerProcess):
     assert {p["name"]: p["active"] for p in sandbox["protections"]} == {
         "separate user": True,
         "hidden server files": True,
+        "private scratch": True,
+        "no host sockets": True,
         "no network": True,
+        "per-job cgroup": True,
         "resource limits": True,
         "environment allow-list": True,
         "private working directory": True,

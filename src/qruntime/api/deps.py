@@ -11,6 +11,7 @@ from qruntime.domain.errors import NotAuthenticatedError
 from qruntime.service.container import Services
 from qruntime.service.principal import Principal
 from qruntime.web.cookie import SESSION_COOKIE
+from qruntime.web.credentials import authenticated
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `qruntime admin create-user`.")
 
@@ -32,10 +33,10 @@ def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is not None:
-        return services.users.authenticate(credentials.credentials)
+        return authenticated(request, services, "bearer", credentials.credentials)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie and request.method in COOKIE_METHODS:
-        return services.users.authenticate(cookie)
+        return authenticated(request, services, "cookie", cookie)
     if cookie:
         raise NotAuthenticatedError(
             f"the dashboard's session cookie is accepted for GET and HEAD only; "

@@ -30,6 +30,7 @@ from qruntime.domain.errors import (
     UnknownBackendError,
     ValidationFailed,
 )
+from qruntime.domain.text import repair_text
 
 log = logging.getLogger("qruntime.api")
 
@@ -72,7 +73,8 @@ _SUMMARIES = {
     409: "Taken, or in the wrong state for this request.",
     413: "The source, the inputs or the request body is over the server's limits.",
     422: "The request has the wrong shape; `problems` says where.",
-    429: "A per-user quota is used up; try again later.",
+    429: "A quota or limit is reached (queued jobs, open streams, stored bytes, failed "
+    "authentications); the message names it.",
 }
 
 
@@ -101,17 +103,21 @@ def _describe(status: int) -> str:
 
 
 #: Every route behind the bearer token may answer these.
-AUTHENTICATED = error_responses(401, 422)
+AUTHENTICATED = error_responses(401, 422, 429)
 
 
 def error_response(
     status: int, code: str, message: str, problems: list[Problem] | None = None
 ) -> JSONResponse:
+    # A refusal may quote the refused text: repaired, so that no lone surrogate breaks it.
     body: dict[str, Any] = {
         "error": {
             "code": code,
-            "message": message,
-            "problems": [{"location": p.location, "message": p.message} for p in problems or []],
+            "message": repair_text(message),
+            "problems": [
+                {"location": repair_text(p.location), "message": repair_text(p.message)}
+                for p in problems or []
+            ],
         }
     }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

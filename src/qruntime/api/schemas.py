@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from qruntime.domain.job import JobReason, JobStatus
+from qruntime.domain.text import decode_stored_json, text_problem
 from qruntime.storage import (
     StoredInterim,
     StoredJob,
@@ -32,7 +32,19 @@ def iso(moment: datetime | None) -> str | None:
 
 
 class _Request(BaseModel):
+    """A request body; its plain-text fields must be valid text without NUL (domain/text.py).
+
+    JSON values (inputs, metadata) are checked by the services, where NUL is allowed.
+    """
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plain_text(cls, value: Any) -> Any:
+        if isinstance(value, str) and (problem := text_problem(value)) is not None:
+            raise ValueError(f"text {problem}")
+        return value
 
 
 class ProgramCreate(_Request):
@@ -131,13 +143,13 @@ class JobPublic(BaseModel):
             status=job.status,
             reason=job.reason,
             error_message=job.error_message,
-            inputs=json.loads(job.inputs),
+            inputs=decode_stored_json(job.inputs),
             max_execution_time=job.max_execution_time,
             creation_date=iso(job.created_at) or "",
             start_date=iso(job.started_at),
             end_date=iso(job.ended_at),
             interim_count=job.interim_count,
-            resources=json.loads(job.resources) if job.resources else None,
+            resources=decode_stored_json(job.resources) if job.resources else None,
             waiting_reason=waiting_reason,
         )
 
@@ -156,7 +168,7 @@ class InterimPublic(BaseModel):
     def of(cls, interim: StoredInterim) -> InterimPublic:
         return cls(
             seq=interim.seq,
-            data=json.loads(interim.data),
+            data=decode_stored_json(interim.data),
             creation_date=iso(interim.created_at) or "",
         )
 
@@ -262,6 +274,15 @@ class ErrorBody(BaseModel):
     error: ErrorPublic
 
 
+class StreamsStatus(BaseModel):
+    """Event streams open now and their caps (QRUNTIME_MAX_STREAMS, ..._PER_USER)."""
+
+    open: int
+    most_open_by_one_user: int
+    max: int
+    max_per_user: int
+
+
 class ReplicaPublic(BaseModel):
     """One ``qruntime serve`` process on this database (docs/deployment.md)."""
 
@@ -298,5 +319,6 @@ class Health(BaseModel):
         description="Where jobs run: `kind`, `state` (`up`/`down`), a `reason` when down, and "
         "for Ray its nodes with their total and free resources.",
     )
+    streams: StreamsStatus
     replica: str = Field(description="The id of the replica that answered.")
     replicas: list[ReplicaPublic] = Field(description="Every registered replica, oldest first.")

@@ -105,6 +105,10 @@ def serve(
     if (settings.tls_certfile is None) != (settings.tls_keyfile is None):
         typer.echo("error: give both --tls-cert and --tls-key, or neither", err=True)
         raise typer.Exit(2)
+    for problem in settings.sandbox_problems():
+        typer.echo(f"error: not starting: {problem}", err=True)
+    if settings.sandbox_problems():
+        raise typer.Exit(2)
     _refuse_broken_catalogue(settings.catalogue_dir)
     _refuse_unusable_executor(settings)
     locks, listener = _claim(settings)

@@ -212,7 +212,10 @@ class StreamFollower:
     """Runs a JobEventStream on a daemon thread and records how it ended.
 
     ``done`` is set when the stream ended: ``final`` holds the final message, or ``error`` the
-    exception that stopped it; both are None when it was stopped on purpose.
+    exception that stopped it; both are None when it was stopped on purpose. ``last_seq`` is
+    the last interim result handed to the callback: one read from the stream but dropped
+    because the follower was stopped is not counted, so a follower started again after it
+    begins with that one.
     """
 
     def __init__(
@@ -226,6 +229,7 @@ class StreamFollower:
         self.final: FinalMessage | None = None
         self.error: Exception | None = None
         self.done = threading.Event()
+        self._delivered = stream.last_seq
         self._on_interim = on_interim
         self._on_status = on_status
         self._thread = threading.Thread(
@@ -234,7 +238,7 @@ class StreamFollower:
 
     @property
     def last_seq(self) -> int:
-        return self.stream.last_seq
+        return self._delivered
 
     def start(self) -> StreamFollower:
         self._thread.start()
@@ -260,6 +264,7 @@ class StreamFollower:
                 if isinstance(message, InterimMessage):
                     if self._on_interim is not None:
                         self._on_interim(message.seq, message.data)
+                    self._delivered = message.seq  # only now: the callback has it
                     continue
                 if isinstance(message, FinalMessage):
                     self.final = message

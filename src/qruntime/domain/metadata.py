@@ -29,6 +29,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from qruntime.domain.errors import InvalidMetadataError, Problem
 from qruntime.domain.naming import check_program_name
 from qruntime.domain.resources import JobResources
+from qruntime.domain.text import text_problem
 
 DEFAULT_MAX_EXECUTION_TIME_CEILING = 8 * 3600
 MAX_VERSION_LENGTH = 64
@@ -287,8 +288,9 @@ def _parse(text: str | bytes | bytearray) -> Any:
 
 
 def _json_problems(raw: dict[str, Any]) -> list[Problem]:
-    """Nesting past MAX_METADATA_DEPTH and numbers JSON cannot carry (NaN, infinities, which
-    Python's parser accepts and ``1e999`` becomes), found without recursing."""
+    """Nesting past MAX_METADATA_DEPTH, numbers JSON cannot carry (NaN, infinities, which
+    Python's parser accepts and ``1e999`` becomes) and text that is not valid (lone surrogates,
+    NUL: see ``domain/text.py``), found without recursing."""
     problems: list[Problem] = []
     stack: list[tuple[Any, str, int]] = [(raw, "metadata", 0)]
     while stack:
@@ -297,12 +299,18 @@ def _json_problems(raw: dict[str, Any]) -> list[Problem]:
             problems.append(
                 Problem(where, f"{value!r} is not a JSON number; use a finite number or a string")
             )
+        elif isinstance(value, str) and (problem := text_problem(value)) is not None:
+            problems.append(Problem(where, f"text {problem}"))
         elif isinstance(value, dict | list):
             if depth >= MAX_METADATA_DEPTH:
                 return [
                     Problem(where, f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep")
                 ]
             items = value.items() if isinstance(value, dict) else enumerate(value)
+            keys = value if isinstance(value, dict) else ()
+            for key in keys:
+                if isinstance(key, str) and (problem := text_problem(key)) is not None:
+                    problems.append(Problem(where, f"a key {problem}"))
             children = [
                 (item, where + (f"[{key}]" if isinstance(key, int) else f".{key}"), depth + 1)
                 for key, item in items

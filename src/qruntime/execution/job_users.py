@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -145,3 +146,25 @@ def _dying(pid: str, status: bytes) -> bool:
         return False
     flags = int(stat.rsplit(b")", 1)[1].split()[6])  # field 9 of /proc/<pid>/stat
     return bool(flags & PF_EXITING)
+
+
+def shared_temporary_dirs() -> tuple[Path, ...]:
+    """Where any uid may write on a typical host: what a job without a private scratch leaves."""
+    candidates = {Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")}
+    return tuple(sorted(p for p in candidates if p.is_dir()))
+
+
+def remove_files_of(uid: int, roots: tuple[Path, ...]) -> None:
+    """Delete everything owned by ``uid`` under ``roots`` (not following links), so that the
+    uid's next job finds nothing of this one's; only needed where jobs share ``/tmp``."""
+    for root in roots:
+        for directory, subdirs, files in os.walk(root, topdown=False):
+            for name in files + subdirs:
+                path = os.path.join(directory, name)
+                with contextlib.suppress(OSError):
+                    if os.lstat(path).st_uid != uid:
+                        continue
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        os.unlink(path)

@@ -55,3 +55,9 @@ def result_too_large(size: int, limit: int) -> str:
         f"the result of main() is {size} bytes (encoded), over the server's limit of {limit} "
         "bytes (QRUNTIME_MAX_RESULT_BYTES)"
     )
+
+
+def unstorable(what: str, problem: str) -> str:
+    """Why something a job sent back (``what``: "an interim result", "the result of main()")
+    cannot be stored; ``problem`` comes from ``domain.text.published_json_problem``."""
+    return f"{what} cannot be stored: it {problem}"

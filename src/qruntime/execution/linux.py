@@ -7,14 +7,21 @@ import os
 import sys
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
+MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
 MS_BIND = 0x1000
 MS_MOVE = 0x2000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
+MS_RELATIME = 1 << 21
+MNT_DETACH = 0x2
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 
@@ -40,6 +47,11 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
         _bytes(source), _bytes(target), _bytes(fstype), ctypes.c_ulong(flags), _bytes(data or None)
     )
     _check(result, f"mount {target}")
+
+
+def umount(target: str, flags: int = 0) -> None:
+    _require_linux()
+    _check(_libc.umount2(_bytes(target), ctypes.c_int(flags)), f"umount {target}")
 
 
 def prctl(option: int, value: int) -> None:

@@ -77,6 +77,8 @@ class LocalExecutor(Executor):
         job = await self._start(request)
         try:
             async for event in self._supervisor.events(job):
+                if event.terminal:  # name the job-wide limits (cgroup) a failure ran into
+                    event = self._placement.explain(job.workdir, event)  # type: ignore[arg-type]
                 yield event
         finally:
             self._jobs.pop(request.job_id, None)
@@ -101,6 +103,7 @@ class LocalExecutor(Executor):
 
     async def aclose(self) -> None:
         await self._supply.aclose()
+        self._placement.close()
 
     async def _start(self, request: JobRequest) -> SupervisedJob:
         if request.job_id in self._jobs:

@@ -6,7 +6,8 @@ import json
 import threading
 from typing import Any
 
-from qruntime.execution.limits import JobLimits, interim_too_large, too_many_interims
+from qruntime.domain.text import may_hold_surrogates, published_json_problem
+from qruntime.execution.limits import JobLimits, interim_too_large, too_many_interims, unstorable
 from qruntime.execution.protocol import write_frame
 from qruntime.serialization import RuntimeEncoder
 
@@ -28,6 +29,8 @@ class UserMessenger:
         data = json.dumps(message, cls=encoder)
         if len(data) > self._limits.max_interim_bytes and not final:
             raise ValueError(interim_too_large(len(data), self._limits.max_interim_bytes))
+        if may_hold_surrogates(data) and (problem := published_json_problem(data)):
+            raise ValueError(unstorable("the result" if final else "an interim result", problem))
         if final:
             self.final_data = data
             return

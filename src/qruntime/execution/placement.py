@@ -13,7 +13,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from qruntime.execution.job_users import UidPool, kill_user_processes
+from qruntime.domain.events import ErrorEvent, TerminalEvent
+from qruntime.execution.job_cgroups import CgroupLimits, JobCgroups
+from qruntime.execution.job_cgroups import detect as detect_cgroups
+from qruntime.execution.job_users import (
+    UidPool,
+    kill_user_processes,
+    remove_files_of,
+    shared_temporary_dirs,
+)
+from qruntime.execution.jobs_root import JobsRoot
 from qruntime.execution.sandbox import (
     CPU_SECONDS_MARGIN,
     SandboxConfig,
@@ -30,14 +39,20 @@ class WorkerPlacement:
     def __init__(self, sandbox: SandboxConfig | None, python: str, workdir_root: Path | None):
         self.sandbox = sandbox
         self.workdir_root = workdir_root
+        self.cgroups: JobCgroups | None = None
+        cgroup_detail = None
+        if sandbox is not None and sandbox.enabled:
+            self.cgroups, cgroup_detail = self._cgroups(sandbox)
         #: What this machine lets the sandbox do; None runs workers unconfined.
         self.report: SandboxReport | None = (
-            probe_sandbox(sandbox, python) if sandbox is not None else None
+            probe_sandbox(sandbox, python, cgroups=(self.cgroups is not None, cgroup_detail))
+            if sandbox is not None
+            else None
         )
         report = self.report
         self._uids = UidPool(sandbox.uid_base) if sandbox and report.can_switch_uid else None
         self._exposed = exposed_paths() if report and report.can_isolate_filesystem else ()
-        self._jobs_root: Path | None = None
+        self._jobs_root = JobsRoot(workdir_root)
 
     @property
     def sandboxed(self) -> bool:
@@ -54,13 +69,49 @@ class WorkerPlacement:
             raise
 
     async def release(self, uid: int | None, workdir: Path, *, swept: bool = False) -> None:
-        """Kill what a worker left behind (also outside its group), then remove its directory."""
+        """Kill what a worker left behind (also outside its group), remove its cgroup and its
+        directory, and only then hand its uid out again."""
+        if uid is not None and not swept:
+            await asyncio.to_thread(kill_user_processes, uid)
+        if self.cgroups is not None:
+            await asyncio.to_thread(self.cgroups.remove, workdir.name)
+        if uid is not None and not self._private_scratch:
+            # No private scratch here: what the job left in the shared temporary directories.
+            await asyncio.to_thread(remove_files_of, uid, shared_temporary_dirs())
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
         if uid is not None:
-            if not swept:
-                await asyncio.to_thread(kill_user_processes, uid)
             assert self._uids is not None
             self._uids.release(uid)
-        await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+    def explain(self, workdir: Path, outcome: TerminalEvent) -> TerminalEvent:
+        """A failed job's outcome, with the job-wide limits it ran into named."""
+        if self.cgroups is None or not isinstance(outcome, ErrorEvent):
+            return outcome
+        hits = self.cgroups.limits_hit(workdir.name)
+        if not hits:
+            return outcome
+        return ErrorEvent(f"{outcome.message}\n[qruntime: {'; '.join(hits)}]", outcome.reason)
+
+    def close(self) -> None:
+        """Remove this server's cgroups and its (by now empty) jobs directory."""
+        if self.cgroups is not None:
+            self.cgroups.close()
+        self._jobs_root.close()
+
+    @property
+    def _private_scratch(self) -> bool:
+        return self.report is not None and self.report.can_isolate_filesystem
+
+    @staticmethod
+    def _cgroups(sandbox: SandboxConfig) -> tuple[JobCgroups | None, str]:
+        if not sandbox.cgroups:
+            return None, "off by configuration (QRUNTIME_SANDBOX_CGROUPS=false)"
+        if os.geteuid() != 0:
+            return None, f"unavailable: the server runs as uid {os.geteuid()}, not root"
+        limits = CgroupLimits(
+            sandbox.max_job_memory_bytes, sandbox.max_processes, sandbox.cpu_weight
+        )
+        return detect_cgroups(limits)
 
     def environment(self, workdir: str) -> dict[str, str]:
         """The allow-listed environment in a sandbox; the server's own without one."""
@@ -83,20 +134,25 @@ class WorkerPlacement:
             exposed_paths=self._exposed,
             max_address_space_bytes=config.max_address_space_bytes,
             max_cpu_seconds=int(max_execution_time * cpus) + CPU_SECONDS_MARGIN,
-            max_processes=config.max_processes,
+            # With a cgroup, its pids cap binds first and the failure can name it; the per-uid
+            # limit stays as a backstop.
+            max_processes=config.max_processes * (2 if self.cgroups is not None else 1),
             max_file_bytes=config.max_file_bytes,
             max_open_files=config.max_open_files,
+            cgroup_procs=self.cgroups.create(workdir.name) if self.cgroups is not None else (),
+            scratch_bytes=config.max_scratch_bytes,
         )
 
     def _make_workdir(self, uid: int | None) -> Path:
-        """A fresh directory only the job's uid can enter, under a root nobody else can list."""
+        """A fresh directory only the job's uid can enter, under a root nobody else can list.
+
+        With a private scratch it only names the job's directory and is the mount point of
+        the job's root: the job writes into its own tmpfs, never here.
+        """
         if uid is None:
             return Path(tempfile.mkdtemp(prefix="qruntime-job-", dir=self.workdir_root))
-        if self._jobs_root is None or not self._jobs_root.is_dir():
-            root = Path(tempfile.mkdtemp(prefix="qruntime-jobs-", dir=self.workdir_root))
-            root.chmod(0o711)
-            self._jobs_root = root
-        workdir = Path(tempfile.mkdtemp(prefix="job-", dir=self._jobs_root))
-        os.chown(workdir, uid, uid)
+        workdir = Path(tempfile.mkdtemp(prefix="job-", dir=self._jobs_root.path()))
+        if not self._private_scratch:  # else the job's own copy, on its tmpfs, is its uid's
+            os.chown(workdir, uid, uid)
         workdir.chmod(0o700)
         return workdir

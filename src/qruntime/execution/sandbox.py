@@ -12,11 +12,11 @@ import contextlib
 import os
 import resource
 import signal
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from qruntime.execution import linux
+from qruntime.execution import job_root, linux
 
 GiB = 1024**3
 #: Variables a worker may inherit from the server; everything else (tokens, URLs) stays out.
@@ -52,6 +52,12 @@ class SandboxConfig:
     #: Directories the program must not see (the data dir, the account file's, the home dir).
     hidden_paths: tuple[Path, ...] = ()
     env_allowlist: tuple[str, ...] = DEFAULT_ENV_ALLOWLIST
+    #: A cgroup per job where the platform allows one (see job_cgroups.py), with these caps.
+    cgroups: bool = True
+    max_job_memory_bytes: int = 4 * GiB
+    cpu_weight: int = 100
+    #: One size cap for the job's working directory, /tmp, /var/tmp and /dev/shm together.
+    max_scratch_bytes: int = GiB
 
 
 @dataclass(frozen=True)
@@ -69,13 +75,16 @@ class SandboxPlan:
     max_processes: int = 256
     max_file_bytes: int = GiB
     max_open_files: int = 1024
+    #: The job's cgroup(s): the worker writes its pid into each before anything else.
+    cgroup_procs: tuple[str, ...] = ()
+    scratch_bytes: int = GiB
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> SandboxPlan:
-        tuples = ("hidden_paths", "exposed_paths")
+        tuples = ("hidden_paths", "exposed_paths", "cgroup_procs")
         return cls(**{k: tuple(v) if k in tuples else v for k, v in payload.items()})
 
 
@@ -107,16 +116,21 @@ def enter_sandbox(plan: SandboxPlan, supervisor_pid: int, keep_fds: tuple[int, .
 
 
 def _enter(plan: SandboxPlan, supervisor_pid: int, keep_fds: tuple[int, ...]) -> None:
-    flags = (linux.CLONE_NEWNS if plan.isolate_filesystem else 0) | (
+    for procs in plan.cgroup_procs:  # first: every process the job makes is in its cgroup
+        with open(procs, "w") as handle:
+            handle.write(str(os.getpid()))
+    flags = (linux.CLONE_NEWNS | linux.CLONE_NEWIPC if plan.isolate_filesystem else 0) | (
         linux.CLONE_NEWNET if plan.isolate_network else 0
     )
     if flags:
         linux.unshare(flags)
     if plan.isolate_filesystem:
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-        _hide(plan)
-        proc_flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-        linux.mount("proc", "/proc", "proc", proc_flags, "hidepid=invisible")
+        # Only what the job's root brings in needs covering; the rest is not there at all.
+        visible = job_root.visible_paths(plan.exposed_paths)
+        inside = tuple(h for h in plan.hidden_paths if any(_under(h, v) for v in visible))
+        _hide(replace(plan, hidden_paths=inside))
+        job_root.enter_job_root(plan.workdir, plan.uid, plan.exposed_paths, plan.scratch_bytes)
     _close_other_fds(keep_fds)
     _limit_resources(plan)
     os.umask(0o077)
@@ -136,32 +150,60 @@ def _enter(plan: SandboxPlan, supervisor_pid: int, keep_fds: tuple[int, ...]) ->
 
 
 def _hide(plan: SandboxPlan) -> None:
-    """Cover each hidden directory with an empty tmpfs, bringing back the exposed paths in it."""
-    staging = Path(plan.workdir) / ".qruntime-mounts"
+    """Cover each hidden directory with an empty tmpfs, bringing back the exposed paths in it,
+    and the job's own directory when it lies there (a data dir or account file in ``/tmp``).
+
+    What comes back is held by an ``O_PATH`` descriptor across the cover and bind-mounted from
+    ``/proc/self/fd``, so nothing needs a staging place outside the hidden directories.
+    """
     hidden: list[str] = []
     for path in sorted(plan.hidden_paths, key=len):
         if not os.path.isdir(path) or any(_under(path, h) for h in hidden):
             continue
-        if _under(plan.workdir, path):
-            raise OSError(22, f"the job directory {plan.workdir} lies inside hidden {path}")
         keep = [p for p in plan.exposed_paths if _under(p, path) and os.path.exists(p)]
+        if _under(plan.workdir, path):
+            if plan.workdir == path:
+                raise OSError(22, f"the job directory {plan.workdir} is itself a hidden path")
+            keep.append(plan.workdir)
         keep = [p for p in keep if not any(_under(p, q) and p != q for q in keep)]
-        stages = []
-        for index, kept in enumerate(keep):
-            stage = staging / str(len(hidden)) / str(index)
-            stage.mkdir(parents=True)
-            linux.mount(kept, str(stage), None, linux.MS_BIND | linux.MS_REC)
-            stages.append((stage, kept))
-        tmpfs_flags = linux.MS_NOSUID | linux.MS_NODEV
-        linux.mount("tmpfs", path, "tmpfs", tmpfs_flags, "mode=0755,size=1m")
-        for stage, kept in stages:
-            Path(kept).mkdir(parents=True, exist_ok=True)
-            linux.mount(str(stage), kept, None, linux.MS_MOVE)
+        held = [(os.open(kept, os.O_PATH | os.O_DIRECTORY), kept) for kept in keep]
+        try:
+            tmpfs_flags = linux.MS_NOSUID | linux.MS_NODEV
+            linux.mount("tmpfs", path, "tmpfs", tmpfs_flags, "mode=0755,size=1m")
+            for fd, kept in held:
+                Path(kept).mkdir(parents=True, exist_ok=True)
+                linux.mount(f"/proc/self/fd/{fd}", kept, None, linux.MS_BIND | linux.MS_REC)
+        finally:
+            for fd, _ in held:
+                os.close(fd)
         hidden.append(path)
-    if staging.exists():
-        for stage in sorted(staging.rglob("*"), reverse=True):
-            stage.rmdir()
-        staging.rmdir()
+
+
+#: Directories every job needs (its interpreter, libraries, ``/etc/passwd``...): a setting
+#: that would hide one of them is refused at start (:func:`hidden_path_problem`).
+SYSTEM_DIRECTORIES = (
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/proc",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var",
+)
+
+
+def hidden_path_problem(path: Path | str) -> str | None:
+    """Why the sandbox cannot hide ``path`` from jobs, or None: jobs need what it holds."""
+    real = os.path.realpath(path)
+    if real in SYSTEM_DIRECTORIES or any(_under(d, real) for d in SYSTEM_DIRECTORIES):
+        return f"{real} holds what every job needs, so the sandbox cannot hide it from jobs"
+    return None
 
 
 def _under(path: str, directory: str) -> bool:

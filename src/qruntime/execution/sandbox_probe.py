@@ -23,7 +23,7 @@ def attempt(call, *args):
         return os.strerror(ctypes.get_errno())
     return None
 out = {}
-out["mount"] = attempt(libc.unshare, 0x00020000)
+out["mount"] = attempt(libc.unshare, 0x00020000 | 0x08000000)  # mount and IPC namespaces
 if out["mount"] is None:
     out["mount"] = attempt(libc.mount, None, b"/", None, ctypes.c_ulong((1 << 18) | 0x4000), None)
 if out["mount"] is None:
@@ -62,8 +62,14 @@ class SandboxReport:
         return {"enabled": self.enabled, "protections": [asdict(p) for p in self.protections]}
 
 
-def probe_sandbox(config: SandboxConfig, python: str = sys.executable) -> SandboxReport:
-    """Try each protection (in a child process for the namespaces) and say what holds here."""
+def probe_sandbox(
+    config: SandboxConfig,
+    python: str = sys.executable,
+    *,
+    cgroups: tuple[bool, str | None] = (False, None),
+) -> SandboxReport:
+    """Try each protection (in a child process for the namespaces) and say what holds here;
+    ``cgroups`` is what :func:`qruntime.execution.job_cgroups.detect` found."""
     if not config.enabled:
         off = "the sandbox is disabled by configuration (QRUNTIME_SANDBOX=false)"
         return SandboxReport(False, tuple(Protection(n, False, off) for n in _NAMES))
@@ -81,10 +87,55 @@ def probe_sandbox(config: SandboxConfig, python: str = sys.executable) -> Sandbo
     filesystem = Protection(
         "hidden server files",
         mount_error is None,
-        "a private mount namespace hides the data dir, the account file and the server's "
-        "home; /proc shows only the job's own processes"
+        "each job has a root of its own (a private mount namespace) holding, read-only, only "
+        "/usr, /etc, /bin, /lib*, /opt and the Python installation: the data dir, the account "
+        "file and the server's home are not there; /proc shows only the job's own processes"
         if mount_error is None
         else f"unavailable: no private mount namespace here ({mount_error})",
+    )
+    scratch = Protection(
+        "private scratch",
+        mount_error is None,
+        "the job's working directory, /tmp, /var/tmp and /dev/shm are one empty tmpfs of "
+        f"{config.max_scratch_bytes} B of its own (QRUNTIME_SANDBOX_MAX_SCRATCH_BYTES), gone "
+        "with the job; the host's files are read-only to it; a private IPC namespace"
+        if mount_error is None
+        else f"unavailable: no private mount namespace here ({mount_error}); jobs share the "
+        "host's /tmp, /var/tmp and /dev/shm, and what a job left there is deleted before its "
+        "uid is used again",
+    )
+    if mount_error is not None:
+        sockets_detail = (
+            f"unavailable: no private mount namespace here ({mount_error}), so jobs can reach "
+            "the host's Unix sockets in /run, /tmp and elsewhere"
+        )
+    elif network_error is not None or config.allow_network:
+        why = "network allowed by configuration" if config.allow_network else network_error
+        sockets_detail = (
+            "socket files: /run, /var/run and every host directory but the system ones are "
+            f"not in the job's root; but abstract Unix sockets are reachable ({why}): they "
+            "belong to the network namespace"
+        )
+    else:
+        sockets_detail = (
+            "no host Unix socket is reachable: /run, /var/run and every host directory but "
+            "the system ones are not in the job's root, and abstract sockets belong to the "
+            "host's network namespace, which the job is not in"
+        )
+    sockets = Protection(
+        "no host sockets",
+        mount_error is None and network_error is None and not config.allow_network,
+        sockets_detail,
+    )
+    cgroups_active, cgroups_detail = cgroups
+    per_job = Protection(
+        "per-job cgroup",
+        cgroups_active,
+        cgroups_detail
+        if cgroups_active
+        else f"{cgroups_detail or 'unavailable'}; memory is limited per process only "
+        f"(RLIMIT_AS {config.max_address_space_bytes} B each), processes per uid, and a job's "
+        "CPU use is not weighed against others'",
     )
     if config.allow_network:
         network = Protection("no network", False, "network allowed by configuration")
@@ -114,7 +165,7 @@ def probe_sandbox(config: SandboxConfig, python: str = sys.executable) -> Sandbo
     )
     return SandboxReport(
         True,
-        (uid, filesystem, network, limits, env, workdir),
+        (uid, filesystem, scratch, sockets, network, per_job, limits, env, workdir),
         can_switch_uid=is_root,
         can_isolate_filesystem=mount_error is None,
         can_isolate_network=network_error is None and not config.allow_network,
@@ -124,7 +175,10 @@ def probe_sandbox(config: SandboxConfig, python: str = sys.executable) -> Sandbo
 _NAMES = (
     "separate user",
     "hidden server files",
+    "private scratch",
+    "no host sockets",
     "no network",
+    "per-job cgroup",
     "resource limits",
     "environment allow-list",
     "private working directory",

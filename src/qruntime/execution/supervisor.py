@@ -20,6 +20,7 @@ from qruntime.domain.events import (
     TerminalEvent,
 )
 from qruntime.domain.job import JobReason
+from qruntime.domain.text import published_json_problem
 from qruntime.execution.exits import describe_exit
 from qruntime.execution.job_users import kill_user_processes, processes_of
 from qruntime.execution.limits import (
@@ -27,6 +28,7 @@ from qruntime.execution.limits import (
     interim_too_large,
     result_too_large,
     too_many_interims,
+    unstorable,
 )
 from qruntime.execution.output_lines import iter_lines
 from qruntime.execution.protocol import DEFAULT_MAX_FRAME_BYTES, ProtocolError, read_frame
@@ -43,7 +45,7 @@ DRAIN_TIMEOUT = 5.0
 
 
 class LimitExceeded(ProtocolError):
-    """The worker sent more, or bigger, than the job's limits allow."""
+    """The worker sent more, or bigger, than the job's limits allow, or what cannot be stored."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,8 @@ class JobSupervisor:
                 raise LimitExceeded(too_many_interims(limits.max_interim_results))
             if len(data) > limits.max_interim_bytes:
                 raise LimitExceeded(interim_too_large(len(data), limits.max_interim_bytes))
+            if problem := published_json_problem(data):
+                raise LimitExceeded(unstorable(f"interim result {seq}", problem))
             return InterimEvent(seq, data)
         field_name = "data" if kind == "result" else "message"
         value = message.get(field_name)

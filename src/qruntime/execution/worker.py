@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import os
 import signal
@@ -20,10 +21,11 @@ from collections.abc import Callable
 from types import TracebackType
 
 from qruntime.backends import get_backend
+from qruntime.domain.text import may_hold_surrogates, published_json_problem, repair_text
 from qruntime.execution import linux
 from qruntime.execution.environment import missing_module_hint
 from qruntime.execution.exits import EXIT_EVENT_PIPE_LOST, EXIT_SUPERVISOR_GONE
-from qruntime.execution.limits import JobLimits, result_too_large
+from qruntime.execution.limits import JobLimits, result_too_large, unstorable
 from qruntime.execution.messenger import UserMessenger
 from qruntime.execution.program_loader import load_program, program_filename
 from qruntime.execution.protocol import write_frame
@@ -81,6 +83,13 @@ def run_job(
         result = module.main(backend, messenger, **inputs)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from a program are failures too
         message = _program_traceback(exc, filename)
+        if request.sandbox is not None and _out_of_space(exc):
+            scratch = SandboxPlan.from_json(request.sandbox).scratch_bytes
+            message += (
+                f"\n[qruntime: the job's scratch space (its working directory, /tmp, /var/tmp "
+                f"and /dev/shm together) is limited to {scratch} bytes "
+                "(QRUNTIME_SANDBOX_MAX_SCRATCH_BYTES)]"
+            )
         if isinstance(exc, ModuleNotFoundError):
             message += "\n\n" + missing_module_hint(exc.name)
         messenger.finish(_error(message))
@@ -100,12 +109,26 @@ def run_job(
     if len(data) > limits.max_result_bytes:
         messenger.finish(_error(result_too_large(len(data), limits.max_result_bytes)))
         return 1
+    if may_hold_surrogates(data) and (problem := published_json_problem(data)):
+        messenger.finish(_error(unstorable("the value returned by main()", problem)))
+        return 1
     messenger.finish({"type": "result", "data": data})
     return 0
 
 
+def _out_of_space(exc: BaseException | None) -> bool:
+    """ENOSPC anywhere in the exception's chain: the scratch tmpfs is full."""
+    seen = 0
+    while exc is not None and seen < 32:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def _error(message: str) -> dict[str, str]:
-    return {"type": "error", "message": message}
+    # A traceback may quote text that is not valid Unicode; the frame must still encode.
+    return {"type": "error", "message": repair_text(message)}
 
 
 def _program_traceback(exc: BaseException, filename: str) -> str:

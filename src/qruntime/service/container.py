@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from qruntime.backends import BackendRegistry, default_registry
 from qruntime.execution import Executor
+from qruntime.service.auth_failures import FailedAuthLimiter
 from qruntime.service.bootstrap import ensure_admin
 from qruntime.service.catalogue_target import publish_catalogue
 from qruntime.service.cluster_listener import ClusterListener
@@ -16,8 +17,11 @@ from qruntime.service.jobs import JobService
 from qruntime.service.leases import LeaseKeeper
 from qruntime.service.programs import ProgramService
 from qruntime.service.replicas import ReplicaIdentity, ReplicaRegistry
+from qruntime.service.retention import JobRetention
 from qruntime.service.scheduler import Scheduler
+from qruntime.service.storage_budget import StorageBudget
 from qruntime.service.stream_hub import StreamHub
+from qruntime.service.stream_slots import StreamSlots
 from qruntime.service.users import UserService
 from qruntime.settings import Settings
 from qruntime.storage import Database
@@ -48,6 +52,8 @@ class Services:
     leases: LeaseKeeper
     #: Signals from other replicas; None on SQLite, where this is the only server.
     listener: ClusterListener | None
+    streams: StreamSlots
+    retention: JobRetention
     #: The dashboard's form-token key, the same on every replica (set by :meth:`start`).
     form_secret: bytes | None = None
 
@@ -89,11 +95,13 @@ class Services:
             listener = ClusterListener(
                 db.url, identity.id, hub, scheduler, on_reconnect=leases.beat_soon
             )
+        budget = StorageBudget(settings.max_stored_bytes_per_user)
         programs = ProgramService(
             db,
             max_source_bytes=settings.max_source_bytes,
             max_execution_time_ceiling=settings.max_execution_time_ceiling,
             max_metadata_bytes=settings.max_metadata_bytes,
+            budget=budget,
         )
         jobs = JobService(
             db,
@@ -103,8 +111,13 @@ class Services:
             max_inputs_bytes=settings.max_inputs_bytes,
             max_queued_jobs_per_user=settings.max_queued_jobs_per_user,
             max_log_bytes=settings.max_log_bytes,
+            budget=budget,
         )
-        users = UserService(db)
+        users = UserService(
+            db, failed_auths=FailedAuthLimiter(settings.max_failed_auths_per_minute)
+        )
+        streams = StreamSlots(settings.max_streams, settings.max_streams_per_user)
+        retention = JobRetention(db, settings.job_retention_days)
         return cls(
             settings,
             db,
@@ -118,6 +131,8 @@ class Services:
             replicas,
             leases,
             listener,
+            streams,
+            retention,
         )
 
     async def start(self) -> None:
@@ -139,6 +154,7 @@ class Services:
             await self.listener.start()  # before dispatching: no signal from now on is missed
         await self.scheduler.start(interrupt_leftovers=self.listener is None)
         await self.leases.start(earlier_runs)
+        self.retention.start()
         log.info(
             "qruntime is serving on %s (database: %s, replica %s)",
             self.settings.public_url,
@@ -176,6 +192,7 @@ class Services:
         log.info("jobs run sandboxed: %s", active)
 
     async def stop(self) -> None:
+        await self.retention.stop()
         if self.listener is not None:
             await self.listener.stop()
         await self.leases.stop()

@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from qruntime.domain.events import InterimEvent, JobEvent, LogEvent, ResultEvent, TerminalEvent
-from qruntime.domain.job import JobStatus
+from qruntime.domain.job import JobReason, JobStatus
+from qruntime.domain.text import published_json_problem, repair_text
+from qruntime.execution.limits import unstorable
 from qruntime.service.log_buffer import LOG_FLUSH_SECONDS, LogBuffer
 from qruntime.storage import Database, JobRepository, StoredInterim
 from qruntime.storage.signals import Signals
@@ -93,7 +95,8 @@ class JobRecorder:
         """Buffer an output line; it is stored within LOG_FLUSH_SECONDS (or sooner, before the
         next interim result or the outcome). Only the newest ``max_log_bytes`` are kept."""
         buffer = self._logs.setdefault(job_id, LogBuffer(self._max_log_bytes))
-        buffer.add(event.stream, event.text)  # holds at most the cap: no flush by size
+        # Program output is kept even when it is not valid text: NUL becomes U+FFFD.
+        buffer.add(event.stream, repair_text(event.text))  # at most the cap: no flush by size
         if not buffer.flush_scheduled:
             buffer.flush_scheduled = True
             asyncio.get_running_loop().call_later(LOG_FLUSH_SECONDS, self._flush_soon, job_id)
@@ -153,8 +156,14 @@ class JobRecorder:
     def _finish_with(self, job_id: str, event: TerminalEvent) -> bool:
         if isinstance(event, ResultEvent):
             status, reason, message, result = JobStatus.DONE, None, None, event.data
+            problem = published_json_problem(event.data)
+            if problem is not None:  # a program that wrote its own frames; the worker refuses it
+                status, reason, result = JobStatus.ERROR, JobReason.PROGRAM_FAILED, None
+                message = unstorable("the value returned by main()", problem)
         else:
             status, reason, message, result = event.status, event.reason, event.message, None
+        if message:  # a traceback may quote any text the program made
+            message = repair_text(message)
         with self._db.session() as session:
             finished = JobRepository(session).finish(
                 job_id, status, reason=reason, error_message=message or None, result=result

@@ -25,10 +25,12 @@ from qruntime.domain.inputs import check_input_names, validate_inputs
 from qruntime.domain.job import JobStatus
 from qruntime.domain.resources import JobResources
 from qruntime.domain.source import MainSignature
+from qruntime.domain.text import json_text_problem, may_hold_surrogates
 from qruntime.serialization import decode
 from qruntime.service.principal import Principal
 from qruntime.service.programs import ProgramService, metadata_of, signature_of
 from qruntime.service.scheduler import Scheduler
+from qruntime.service.storage_budget import StorageBudget
 from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
 from qruntime.storage.signals import DELETED, Signals
 
@@ -59,8 +61,10 @@ class JobService:
         max_inputs_bytes: int,
         max_queued_jobs_per_user: int,
         max_log_bytes: int = 1024 * 1024,
+        budget: StorageBudget | None = None,
     ):
         self._db = db
+        self._budget = budget
         self._max_log_bytes = max_log_bytes
         self._programs = programs
         self._registry = registry
@@ -103,6 +107,9 @@ class JobService:
                     f"(QRUNTIME_MAX_QUEUED_JOBS_PER_USER is {self._max_queued}); "
                     "wait for some to start or cancel them"
                 )
+            if self._budget is not None:
+                size = len(inputs_text) + len(program.source)
+                self._budget.check(session, caller, size, "this job's inputs and source")
             job = jobs.add(
                 id=job_id or new_job_id(),
                 program_id=program.id,
@@ -222,6 +229,8 @@ class JobService:
             raise InvalidInputsError(
                 Problem("inputs", "NaN and Infinity are not valid JSON numbers")
             ) from None
+        if may_hold_surrogates(text) and (problem := json_text_problem(inputs, "inputs")):
+            raise InvalidInputsError(problem)
         if len(text) > self._max_inputs_bytes:
             raise TooLargeError(
                 f"job inputs are {len(text)} bytes; the limit is {self._max_inputs_bytes} "

@@ -20,6 +20,7 @@ from qruntime.domain.errors import (
 from qruntime.domain.metadata import ProgramMetadata, load_metadata
 from qruntime.domain.source import MainSignature, check_program_source, main_signature
 from qruntime.service.principal import Principal
+from qruntime.service.storage_budget import StorageBudget
 from qruntime.storage import Database, ProgramRepository, StoredProgram
 
 #: Metadata fields an owner may change with ``PATCH``.
@@ -36,8 +37,10 @@ class ProgramService:
         max_source_bytes: int,
         max_execution_time_ceiling: int,
         max_metadata_bytes: int = 256 * 1024,
+        budget: StorageBudget | None = None,
     ):
         self._db = db
+        self._budget = budget
         self._max_source_bytes = max_source_bytes
         self._max_metadata_bytes = max_metadata_bytes
         self._ceiling = max_execution_time_ceiling
@@ -57,6 +60,9 @@ class ProgramService:
         meta = self._metadata(metadata)
         fields = _fields(meta) | {"owner_id": caller.user_id, **_source_fields(source)}
         with self._db.session() as session:
+            if self._budget is not None:
+                size = len(source) + len(meta.description)
+                self._budget.check(session, caller, size, "this program")
             programs = ProgramRepository(session)
             if bare_name:
                 if programs.get(meta.name) is not None:
@@ -97,9 +103,12 @@ class ProgramService:
             return ProgramRepository(session).update(program_id, **_fields(meta))
 
     def replace_source(self, caller: Principal, program_id: str, data: str) -> StoredProgram:
-        self._owned(caller, program_id)
+        program = self._owned(caller, program_id)
         source = self._source(data)
         with self._db.session() as session:
+            growth = len(source) - len(program.source)
+            if self._budget is not None and growth > 0:
+                self._budget.check(session, caller, growth, "the new source")
             return ProgramRepository(session).update(program_id, **_source_fields(source))
 
     def set_visibility(self, caller: Principal, program_id: str, public: bool) -> StoredProgram:

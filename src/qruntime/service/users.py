@@ -11,10 +11,15 @@ from qruntime.domain.errors import (
     Problem,
     ValidationFailed,
 )
+from qruntime.domain.text import repair_text
 from qruntime.domain.users import Role, check_user_name, parse_role
+from qruntime.service.auth_failures import FailedAuthLimiter
 from qruntime.service.principal import Principal
 from qruntime.service.tokens import hash_token, new_token
 from qruntime.storage import Database, StoredToken, StoredUser, UserRepository
+
+#: Failed authentications per client address and minute (QRUNTIME_MAX_FAILED_AUTHS_PER_MINUTE).
+DEFAULT_MAX_FAILED_AUTHS = 30
 
 
 @dataclass(frozen=True)
@@ -27,17 +32,22 @@ class IssuedToken:
 
 
 class UserService:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, *, failed_auths: FailedAuthLimiter | None = None):
         self._db = db
+        self.failed_auths = failed_auths or FailedAuthLimiter(DEFAULT_MAX_FAILED_AUTHS)
 
-    def authenticate(self, token: str | None) -> Principal:
+    def authenticate(self, token: str | None, *, source: str | None = None) -> Principal:
+        """The token's user; ``source`` (the client's address) counts towards the limit on
+        failed authentications, and a source over it is refused whatever it sends."""
         if not token:
             raise NotAuthenticatedError(
                 "missing bearer token: send 'Authorization: Bearer <token>'"
             )
+        self.failed_auths.check(source)
         with self._db.session(readonly=True) as session:
-            user = UserRepository(session).user_for_token(hash_token(token))
+            user = UserRepository(session).user_for_token(hash_token(repair_text(token)))
         if user is None:
+            self.failed_auths.record_failure(source)
             raise NotAuthenticatedError("unknown or revoked token")
         return Principal(user.id, user.name, Role(user.role))
 

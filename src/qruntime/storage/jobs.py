@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -82,6 +83,7 @@ class JobRepository:
             "interim_count": 0,
             "log_bytes": 0,
             "log_truncated": False,
+            "stored_bytes": len(inputs) + len(source),
         }
         try:
             with self._session.begin_nested():
@@ -174,6 +176,7 @@ class JobRepository:
                 error_message=error_message,
                 result=result,
                 ended_at=utcnow(),
+                stored_bytes=JOBS.c.stored_bytes + len(result or "") + len(error_message or ""),
             )
         )
         return self._require(job_id) if updated.rowcount else None
@@ -188,6 +191,7 @@ class JobRepository:
                 reason=JobReason.CANCELLED_BY_USER.value,
                 error_message=message,
                 ended_at=utcnow(),
+                stored_bytes=JOBS.c.stored_bytes + len(message),
             )
         )
         return self._require(job_id) if updated.rowcount else None
@@ -202,10 +206,24 @@ class JobRepository:
                 reason=JobReason.INTERRUPTED.value,
                 error_message=message,
                 ended_at=utcnow(),
+                stored_bytes=JOBS.c.stored_bytes + len(message),
             )
             .returning(JOBS.c.id)
         )
         return sorted(rows.scalars())
+
+    def delete_finished_before(self, cutoff: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` finished jobs that ended before ``cutoff``; how many went."""
+        ids = self._session.execute(
+            select(JOBS.c.id)
+            .where(JOBS.c.status.not_in(_ACTIVE), JOBS.c.ended_at < cutoff)
+            .order_by(JOBS.c.ended_at)
+            .limit(limit)
+        ).scalars()
+        ids = builtins.list(ids)
+        if ids:
+            self._session.execute(delete(JOBS).where(JOBS.c.id.in_(ids)))
+        return len(ids)
 
     def delete(self, job_id: str) -> bool:
         """Delete a job with its interim results and log lines (ON DELETE CASCADE)."""
@@ -228,11 +246,7 @@ class JobRepository:
             if not self._exists(job_id):
                 raise NotFoundError("job", job_id) from exc
             raise DuplicateError(f"job {job_id!r} already has interim result {seq}") from exc
-        self._session.execute(
-            update(JOBS)
-            .where(JOBS.c.id == job_id, JOBS.c.interim_count < seq)
-            .values(interim_count=seq)
-        )
+        self._count_interims(job_id, seq, len(data))
         return interim
 
     def add_interims(
@@ -256,12 +270,19 @@ class JobRepository:
             message = f"job {job_id!r} already has one of interim results {seqs}"
             raise DuplicateError(message) from exc
         last = max(seq for seq, _ in items)
+        self._count_interims(job_id, last, sum(len(data) for _, data in items))
+        return [StoredInterim(job_id, seq, data, created_at) for seq, data in items]
+
+    def _count_interims(self, job_id: str, last: int, size: int) -> None:
+        """One UPDATE: the highest sequence number so far, and the bytes the batch added."""
         self._session.execute(
             update(JOBS)
-            .where(JOBS.c.id == job_id, JOBS.c.interim_count < last)
-            .values(interim_count=last)
+            .where(JOBS.c.id == job_id)
+            .values(
+                interim_count=case((JOBS.c.interim_count < last, last), else_=JOBS.c.interim_count),
+                stored_bytes=JOBS.c.stored_bytes + size,
+            )
         )
-        return [StoredInterim(job_id, seq, data, created_at) for seq, data in items]
 
     def interims(self, job_id: str, *, after: int = 0) -> builtins.list[StoredInterim]:
         """Interim results with ``seq > after``, in order."""

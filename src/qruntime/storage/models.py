@@ -135,6 +135,8 @@ class JobRow(Base):
     log_truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: JobResources as JSON text (CPUs, memory, GPUs to reserve); None: the defaults.
     resources: Mapped[str | None] = mapped_column(Text)
+    #: Characters stored for the job but its log: inputs, source, result, error, interim results.
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     #: The replica that runs the job (RUNNING), or ran it last; None before it started.
     owner_replica: Mapped[str | None] = mapped_column(String(64))
     #: Until when (database clock) the owner's claim holds; its heartbeat renews it.

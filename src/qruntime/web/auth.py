@@ -10,6 +10,7 @@ from fastapi import Depends, Form, Request
 from qruntime.domain.errors import NotAuthenticatedError
 from qruntime.service.principal import Principal
 from qruntime.web.cookie import SESSION_COOKIE
+from qruntime.web.credentials import authenticated
 from qruntime.web.csrf import check_form_token, check_same_origin, form_token
 from qruntime.web.deps import ServicesDep
 from qruntime.web.errors import SignInRequired
@@ -35,7 +36,7 @@ def page_session(request: Request, services: ServicesDep) -> Session:
     if not token:
         raise SignInRequired(back)
     try:
-        caller = services.users.authenticate(token)
+        caller = authenticated(request, services, "cookie", token)
     except NotAuthenticatedError:
         raise SignInRequired(back) from None
     session = Session(token, caller, form_token(request.app.state.csrf_secret, token))

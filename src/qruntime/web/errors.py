@@ -17,6 +17,7 @@ from qruntime.domain.errors import (
     NotAuthenticatedError,
     NotFoundError,
     QRuntimeError,
+    QuotaExceededError,
     TooLargeError,
 )
 from qruntime.web.templating import render
@@ -27,6 +28,7 @@ _PAGES: list[tuple[type[Exception], int, str]] = [
     (ForbiddenError, 403, "Not allowed"),
     (InvalidStateError, 409, "Not possible right now"),
     (TooLargeError, 413, "Too large"),
+    (QuotaExceededError, 429, "Too many requests"),
 ]
 
 

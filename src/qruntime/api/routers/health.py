@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from qruntime import __version__
 from qruntime.api.deps import ServicesDep
-from qruntime.api.schemas import Health, ReplicaPublic
+from qruntime.api.schemas import Health, ReplicaPublic, StreamsStatus
 
 router = APIRouter(tags=["health"])
 
@@ -19,6 +19,7 @@ def health(services: ServicesDep) -> Health:
         database=services.db.dialect,
         sandbox=services.sandbox_report(),
         executor=services.executor_status(),
+        streams=StreamsStatus(**services.streams.status()),
         replica=services.replicas.identity.id,
         replicas=[ReplicaPublic.of(replica) for replica in services.replicas.list()],
     )

@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from qruntime.api.deps import CurrentUser, ServicesDep
 from qruntime.api.errors import AUTHENTICATED, error_responses
+from qruntime.api.json_body import CheckedJsonRoute
 from qruntime.api.schemas import (
     SQL_INT_MAX,
     InterimPublic,
@@ -20,7 +21,9 @@ from qruntime.api.schemas import (
 )
 from qruntime.domain.job import JobStatus
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], responses=AUTHENTICATED)
+router = APIRouter(
+    prefix="/jobs", tags=["jobs"], responses=AUTHENTICATED, route_class=CheckedJsonRoute
+)
 
 
 @router.post("", status_code=201, responses=error_responses(400, 404, 413, 429))
@@ -85,7 +88,7 @@ def get_interim_results(
 @router.get(
     "/{job_id}/logs",
     response_class=PlainTextResponse,
-    responses=error_responses(401, 404, 422, json_route=False),
+    responses=error_responses(401, 404, 422, 429, json_route=False),
 )
 def get_logs(job_id: str, caller: CurrentUser, services: ServicesDep) -> str:
     return services.jobs.logs(caller, job_id)

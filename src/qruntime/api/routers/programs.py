@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from qruntime.api.deps import CurrentUser, ServicesDep
 from qruntime.api.errors import AUTHENTICATED, error_responses
+from qruntime.api.json_body import CheckedJsonRoute
 from qruntime.api.schemas import (
     SQL_INT_MAX,
     ProgramCreate,
@@ -17,10 +18,12 @@ from qruntime.api.schemas import (
     ProgramUpdate,
 )
 
-router = APIRouter(prefix="/programs", tags=["programs"], responses=AUTHENTICATED)
+router = APIRouter(
+    prefix="/programs", tags=["programs"], responses=AUTHENTICATED, route_class=CheckedJsonRoute
+)
 
 
-@router.post("", status_code=201, responses=error_responses(400, 403, 409, 413))
+@router.post("", status_code=201, responses=error_responses(400, 403, 409, 413, 429))
 def upload_program(
     body: ProgramCreate, caller: CurrentUser, services: ServicesDep
 ) -> ProgramPublic:
@@ -55,7 +58,7 @@ def update_program(
     return ProgramPublic.of(services.programs.update(caller, program_id, changes))
 
 
-@router.put("/{program_id}/data", responses=error_responses(400, 403, 404, 413))
+@router.put("/{program_id}/data", responses=error_responses(400, 403, 404, 413, 429))
 def replace_source(
     program_id: str, body: ProgramData, caller: CurrentUser, services: ServicesDep
 ) -> ProgramPublic:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from qruntime.api.deps import CurrentUser, ServicesDep
 from qruntime.api.errors import AUTHENTICATED, error_responses
@@ -69,21 +70,38 @@ EVENT_SCHEMA = {
     response_class=StreamingResponse,  # no media type: the OpenAPI content is declared below
     responses={
         200: {"content": {"text/event-stream": {"itemSchema": EVENT_SCHEMA}}},
-        **error_responses(400, 401, 404, 422, json_route=False),
+        **error_responses(400, 401, 404, 422, 429, json_route=False),
     },
 )
 async def stream_job(
     job: Annotated[StoredJob, Depends(visible_job)],
     since: Annotated[int, Depends(resume_point)],
+    caller: CurrentUser,
     services: ServicesDep,
 ) -> StreamingResponse:
+    release = services.streams.acquire(caller.user_id)  # 429 past a cap, before it starts
     ping = services.settings.stream_ping_seconds
     items = follow_job(services.db, services.hub, job.id, since=since, ping_seconds=ping)
-    return StreamingResponse(
+    return SlotStreamingResponse(
         _encoded(items),
+        release,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class SlotStreamingResponse(StreamingResponse):
+    """Gives its stream slot back when the response ends, however it ends (disconnects too)."""
+
+    def __init__(self, content: Any, release: Callable[[], None], **kwargs: Any):
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 async def _encoded(batches: AsyncIterator[list[StreamItem]]) -> AsyncIterator[str]:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from qruntime.api.deps import CurrentUser, ServicesDep
 from qruntime.api.errors import AUTHENTICATED, error_responses
+from qruntime.api.json_body import CheckedJsonRoute
 from qruntime.api.schemas import (
     TokenIssued,
     TokenPublic,
@@ -17,7 +18,7 @@ from qruntime.api.schemas import (
     UsersPublic,
 )
 
-router = APIRouter(tags=["users"], responses=AUTHENTICATED)
+router = APIRouter(tags=["users"], responses=AUTHENTICATED, route_class=CheckedJsonRoute)
 
 
 @router.get("/users/me")

@@ -11,11 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from qruntime import __version__
 from qruntime.api.deps import ServicesDep
 from qruntime.api.errors import error_responses
+from qruntime.api.json_body import CheckedJsonRoute
 from qruntime.api.schemas import iso
 from qruntime.compat.common.urls import base_url, websocket_base_url
 from qruntime.compat.ibmq2021.deps import GROUP, HUB, PROJECT, TAGS, Caller2021
+from qruntime.web.credentials import client_address
 
-router = APIRouter(tags=TAGS, strict_content_type=False)
+router = APIRouter(tags=TAGS, strict_content_type=False, route_class=CheckedJsonRoute)
 #: Seconds the 2021 service said an access token lives; qruntime's tokens live until revoked.
 ACCESS_TOKEN_TTL = 1209600
 
@@ -33,9 +35,12 @@ def version() -> dict[str, Any]:
 
 
 @router.post("/users/loginWithToken", responses=error_responses(400, 401, 413, 422))
-def login_with_token(body: LoginWithToken, services: ServicesDep) -> dict[str, Any]:
-    """The access token is the qruntime token itself: revoking it signs the client out at once."""
-    caller = services.users.authenticate(body.apiToken)
+def login_with_token(
+    body: LoginWithToken, request: Request, services: ServicesDep
+) -> dict[str, Any]:
+    """The access token is the qruntime token itself: revoking it signs the client out at once.
+    A wrong one counts towards the address's limit on failed authentications."""
+    caller = services.users.authenticate(body.apiToken, source=client_address(request))
     user = services.users.me(caller)
     return {
         "id": body.apiToken,

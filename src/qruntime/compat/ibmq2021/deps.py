@@ -7,12 +7,13 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader
 
 from qruntime.api.deps import ServicesDep
 from qruntime.domain.errors import NotAuthenticatedError, NotFoundError
 from qruntime.service.principal import Principal
+from qruntime.web.credentials import authenticated
 
 HUB, GROUP, PROJECT = "ibm-q", "open", "main"
 #: The OpenAPI tag of every route of this dialect.
@@ -28,13 +29,17 @@ _access_token = APIKeyHeader(
 
 
 def caller_2021(
-    services: ServicesDep, token: Annotated[str | None, Depends(_access_token)]
+    request: Request,
+    services: ServicesDep,
+    token: Annotated[str | None, Depends(_access_token)],
 ) -> Principal:
     if not token:
         raise NotAuthenticatedError(
             f"missing access token: send '{ACCESS_TOKEN_HEADER}: <token>' (QE_TOKEN)"
         )
-    return services.users.authenticate(token)
+    # The body gate's lookup when it made one; each lookup counts towards the address's
+    # limit on failed authentications.
+    return authenticated(request, services, "access-token", token)
 
 
 Caller2021 = Annotated[Principal, Depends(caller_2021)]

@@ -12,12 +12,18 @@ from fastapi.responses import JSONResponse, Response
 
 from qruntime.api.deps import ServicesDep
 from qruntime.api.errors import error_responses
+from qruntime.api.json_body import CheckedJsonRoute
 from qruntime.backends import BackendRegistry
 from qruntime.compat.common import backend_documents
 from qruntime.compat.ibmq2021.deps import PROJECT_PATH, TAGS, ProjectCaller
 from qruntime.compat.ibmq2021.wire import NAMES
 
-router = APIRouter(prefix=PROJECT_PATH + "/devices", tags=TAGS, strict_content_type=False)
+router = APIRouter(
+    prefix=PROJECT_PATH + "/devices",
+    tags=TAGS,
+    strict_content_type=False,
+    route_class=CheckedJsonRoute,
+)
 NOT_FOUND = error_responses(401, 404, 422)
 BackendName = Annotated[str, Path(max_length=100)]
 

@@ -13,12 +13,15 @@ from pydantic import BaseModel, ConfigDict
 
 from qruntime.api.deps import ServicesDep
 from qruntime.api.errors import error_responses
+from qruntime.api.json_body import CheckedJsonRoute
 from qruntime.api.schemas import SQL_INT_MAX
 from qruntime.compat.ibmq2021.deps import TAGS, Caller2021
 from qruntime.compat.ibmq2021.wire import program_json
 from qruntime.domain.errors import InvalidSourceError, Problem
 
-router = APIRouter(prefix="/runtime/programs", tags=TAGS, strict_content_type=False)
+router = APIRouter(
+    prefix="/runtime/programs", tags=TAGS, strict_content_type=False, route_class=CheckedJsonRoute
+)
 ProgramId = Annotated[str, Path(max_length=100)]
 CHANGES = error_responses(400, 401, 403, 404, 413, 422)
 

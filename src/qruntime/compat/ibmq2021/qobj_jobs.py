@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qruntime.api.deps import ServicesDep
 from qruntime.api.errors import error_responses
+from qruntime.api.json_body import CheckedJsonRoute
 from qruntime.compat.common import backend_documents
 from qruntime.compat.common.urls import base_url
 from qruntime.compat.ibmq2021 import circuit_runner, loopback
@@ -31,7 +32,12 @@ from qruntime.service.container import Services
 from qruntime.service.jobs import new_job_id
 from qruntime.service.principal import Principal
 
-router = APIRouter(prefix=PROJECT_PATH + "/Jobs", tags=TAGS, strict_content_type=False)
+router = APIRouter(
+    prefix=PROJECT_PATH + "/Jobs",
+    tags=TAGS,
+    strict_content_type=False,
+    route_class=CheckedJsonRoute,
+)
 JobId = Annotated[str, Path(max_length=100)]
 FOUND = error_responses(401, 404, 422)
 #: Jobs a listing looks through at most (newest first) before it applies its filter.

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qruntime.api.deps import ServicesDep
 from qruntime.api.errors import error_responses
+from qruntime.api.json_body import CheckedJsonRoute
 from qruntime.api.schemas import SQL_INT_MAX
 from qruntime.compat.common.envelopes import from_native, to_native
 from qruntime.compat.ibmq2021 import circuit_runner
@@ -35,7 +36,9 @@ from qruntime.serialization import ibmq2021 as dialect
 from qruntime.service.container import Services
 from qruntime.storage import StoredJob
 
-router = APIRouter(prefix="/runtime/jobs", tags=TAGS, strict_content_type=False)
+router = APIRouter(
+    prefix="/runtime/jobs", tags=TAGS, strict_content_type=False, route_class=CheckedJsonRoute
+)
 JobId = Annotated[str, Path(max_length=100)]
 FOUND = error_responses(401, 404, 422)
 

@@ -48,7 +48,8 @@ AUTH_TIMEOUT = 30.0
 async def interim_results(websocket: WebSocket, job_id: str) -> None:
     services: Services = websocket.app.state.services
     try:
-        job = await _visible_job(services, websocket.headers.get(ACCESS_TOKEN_HEADER), job_id)
+        token = websocket.headers.get(ACCESS_TOKEN_HEADER)
+        job = await _visible_job(services, token, job_id, _address(websocket))
     except (NotAuthenticatedError, NotFoundError) as exc:
         refusal = (
             error_response(401, "not_authenticated", str(exc))
@@ -87,7 +88,7 @@ async def job_status(websocket: WebSocket, job_id: str) -> None:
     try:
         message = await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT)
         token = _authentication_token(message)
-        job = await _visible_job(services, token, job_id)
+        job = await _visible_job(services, token, job_id, _address(websocket))
     except NotFoundError as exc:
         await websocket.close(JOB_NOT_FOUND, str(exc)[:120])
         return
@@ -125,13 +126,19 @@ def _authentication_token(message: str) -> str:
     return token
 
 
-async def _visible_job(services: Services, token: str | None, job_id: str) -> StoredJob:
+def _address(websocket: WebSocket) -> str | None:
+    return websocket.client.host if websocket.client is not None else None
+
+
+async def _visible_job(
+    services: Services, token: str | None, job_id: str, address: str | None
+) -> StoredJob:
     def check() -> StoredJob:
         if not token:
             raise NotAuthenticatedError(
                 f"missing access token: send '{ACCESS_TOKEN_HEADER}: <token>' (QE_TOKEN)"
             )
-        caller: Principal = services.users.authenticate(token)
+        caller: Principal = services.users.authenticate(token, source=address)
         return services.jobs.get(caller, job_id)
 
     return await asyncio.to_thread(check)

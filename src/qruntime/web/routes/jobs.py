@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from qruntime.domain.errors import NotFoundError
 from qruntime.domain.job import JobStatus
+from qruntime.domain.text import decode_stored_json
 from qruntime.web.auth import CheckedSession, PageCaller
 from qruntime.web.deps import ServicesDep
 from qruntime.web.errors import PageRoute
@@ -52,7 +51,7 @@ def job_page(request: Request, job_id: str, caller: PageCaller, services: Servic
         program_visible = False  # deleted since, or made private by its owner
     context = {
         "job": job,
-        "inputs": json.loads(job.inputs),
+        "inputs": decode_stored_json(job.inputs),
         "program_visible": program_visible,
     }
     return render(request, "job.html", context)

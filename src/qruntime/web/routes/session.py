@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from qruntime.domain.errors import NotAuthenticatedError
 from qruntime.web.auth import CheckedSession, safe_next
 from qruntime.web.cookie import SESSION_COOKIE, clear_session_cookie, set_session_cookie
+from qruntime.web.credentials import client_address
 from qruntime.web.csrf import check_same_origin
 from qruntime.web.deps import ServicesDep
 from qruntime.web.errors import PageRoute
@@ -23,7 +24,7 @@ def sign_in_page(request: Request, services: ServicesDep, next: str | None = Non
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         try:
-            services.users.authenticate(cookie)
+            services.users.authenticate(cookie, source=client_address(request))
             return RedirectResponse(safe_next(next), status_code=303)
         except NotAuthenticatedError:
             pass
@@ -44,7 +45,7 @@ def sign_in(
     check_same_origin(request)
     token = token.strip()
     try:
-        services.users.authenticate(token)
+        services.users.authenticate(token, source=client_address(request))
     except NotAuthenticatedError:
         error = "That token is not valid (unknown or revoked). Check it and try again."
         context = {"next": safe_next(next), "error": error}

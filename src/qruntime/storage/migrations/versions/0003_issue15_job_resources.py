@@ -1,7 +1,7 @@
 """Jobs carry the resources they reserve (CPUs, memory, GPUs) for the Ray executor.
 
 Revision ID: 0003_issue15_job_resources
-Revises: 0002_issue20_main_signature
+Revises: 0004_issue15_queue_index
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_issue15_job_resources"
-down_revision: str | None = "0002_issue20_main_signature"
+down_revision: str | None = "0004_issue15_queue_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
