@@ -88,7 +88,8 @@ def find_job(service: RuntimeService, job_id: str) -> RuntimeJob:
         return service.job(job_id)
     except RuntimeJobNotFound as exc:
         recent = [job.job_id() for job in service.jobs(limit=RECENT_JOBS)]
-        close = nearest(job_id, recent, n=3, cutoff=0.5)
+        # Ids are random hex: unrelated ones share about half their characters, a typo nearly all.
+        close = nearest(job_id, recent, n=2, cutoff=0.8)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise RuntimeJobNotFound(
             f"{exc.message}{hint} (qruntime jobs lists yours)", status_code=exc.status_code
