@@ -37,9 +37,9 @@ def started_server(
 ) -> ServerProcess:
     """A running server on the executor named by ``request.param``; stopped with ``stack``,
     after its pending jobs are cancelled."""
-    server = stack.enter_context(
-        running_server(base, **server_options(request, base, stack, env or {}), **options)
-    )
+    executor = server_options(request, base, stack, env or {})
+    extra_args = [*executor.pop("extra_args", []), *options.pop("extra_args", [])]
+    server = stack.enter_context(running_server(base, **executor, **options, extra_args=extra_args))
     stack.callback(cancel_pending, server)
     return server
 
