@@ -118,7 +118,11 @@ def main() -> int:
             except httpx.HTTPError:
                 time.sleep(0.1)
 
-        answered = {httpx.get(f"{lb}/health", timeout=10).json()["replica"] for _ in range(20)}
+        admin = {"Authorization": f"Bearer {token}"}  # /health names the replica to admins
+        answered = {
+            httpx.get(f"{lb}/health", headers=admin, timeout=10).json()["replica"]
+            for _ in range(20)
+        }
         check(len(answered) == 2, f"requests reach both replicas ({len(answered)} answered)")
 
         service = RuntimeService(url=lb, token=token)

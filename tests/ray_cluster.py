@@ -52,8 +52,14 @@ class RayNode:
         """SIGKILL every process of the node, as a machine dying would."""
         if self.process is None:
             return
-        _kill_session(self.process.pid)
+        kill_session(self.process.pid)
         self.process.wait(timeout=30)
+
+    def freeze(self, pid: int) -> None:
+        """SIGSTOP one process of this node (a hung agent); refused for any other process."""
+        if self.process is None or _session_of(pid) != self.process.pid:
+            raise ValueError(f"pid {pid} is not a process of this Ray node")
+        os.kill(pid, signal.SIGSTOP)
 
     @property
     def alive(self) -> bool:
@@ -150,7 +156,7 @@ def ray_server_env() -> dict[str, str]:
     return {"QRUNTIME_RAY_NAMESPACE": f"qrt-test-{uuid.uuid4().hex[:10]}"}
 
 
-def _kill_session(session: int) -> None:
+def kill_session(session: int) -> None:
     """SIGKILL every process of the node's session: Ray starts its workers (our agents) in
     process groups of their own, in the session of the ``ray start`` that started the node."""
     deadline = time.monotonic() + 30

@@ -13,3 +13,11 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 PROGRAMS = FIXTURES / "programs"
 QRUNTIME = str(Path(sys.executable).with_name("qruntime"))
+
+
+def installation_names_in_tmp() -> set[str]:
+    """The entries of ``/tmp`` that hold this installation (a clone or venv there): a job's
+    private ``/tmp`` shows them, read-only, and nothing else of the host's."""
+    from qruntime.execution.sandbox import exposed_paths
+
+    return {Path(p).parts[2] for p in exposed_paths() if Path(p).is_relative_to("/tmp/")}

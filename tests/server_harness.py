@@ -105,6 +105,14 @@ class ServerProcess:
             time.sleep(0.1)
         raise RuntimeError(f"server did not become healthy in {START_TIMEOUT} s:\n{self.log()}")
 
+    def health(self, admin_token: str | None = None) -> dict:
+        """The whole ``GET /health``, as an admin sees it (anyone else: status and version);
+        a replica that did not create the admin needs the token of the one that did."""
+        headers = {"Authorization": f"Bearer {admin_token or self.admin_token}"}
+        answer = httpx.get(f"{self.url}/health", headers=headers, timeout=10, verify=self.verify)
+        assert answer.status_code == 200, (answer.status_code, answer.text)
+        return answer.json()
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 

@@ -31,7 +31,8 @@ JOB_TIMEOUT = 90.0
 @contextmanager
 def running_server(base: Path, **options: Any) -> Iterator[ServerProcess]:
     """A started server under ``base``; always stopped (and its log kept in ``base``)."""
-    server = ServerProcess(data_dir=base / "data", accounts_file=base / "accounts.json", **options)
+    accounts_file = options.pop("accounts_file", base / "accounts.json")
+    server = ServerProcess(data_dir=base / "data", accounts_file=accounts_file, **options)
     try:
         server.start()
         yield server
@@ -276,7 +277,7 @@ def job_supervisors(server: ServerProcess) -> list[int]:
     """The processes whose workers run the server's jobs: the server itself, or with the Ray
     executor its agents on the Ray nodes (as ``GET /health`` lists them)."""
     assert server.process is not None
-    executor = httpx.get(f"{server.url}/health", timeout=10).json().get("executor", {})
+    executor = server.health().get("executor", {})
     if executor.get("kind") == "ray":
         return [agent["pid"] for agent in executor.get("agents", [])]
     return [server.process.pid]
@@ -348,6 +349,27 @@ def stored_job_state(server: ServerProcess, job_id: str) -> tuple[str, list[tupl
         database.dispose()
 
 
+def stored_bytes_of_job(server: ServerProcess, job_id: str) -> tuple[int, int]:
+    """A job's ``stored_bytes`` and what its inputs, source, result, error message and interim
+    results add up to (characters, as the writes count them): equal when the count is right."""
+    from sqlalchemy import text
+
+    from qruntime.storage import Database, sqlite_url
+
+    database = Database(server.database_url or sqlite_url(server.data_dir / "qruntime.db"))
+    query = text(
+        "SELECT stored_bytes, length(inputs) + length(source) + coalesce(length(result), 0) "
+        "+ coalesce(length(error_message), 0) + (SELECT coalesce(sum(length(data)), 0) "
+        "FROM interim_results WHERE job_id = :id) FROM jobs WHERE id = :id"
+    )
+    try:
+        with database.session(readonly=True) as session:
+            counted, actual = session.execute(query, {"id": job_id}).one()
+            return int(counted), int(actual)
+    finally:
+        database.dispose()
+
+
 def check_run_and_stream(server: ServerProcess, client: httpx.Client) -> None:
     """Upload hello-world, run it to DONE, read its results, interim results and stream."""
     program = upload(client, "hello_world")
@@ -406,8 +428,13 @@ def check_kill_and_restart(server: ServerProcess, client: httpx.Client) -> None:
     assert interrupted["status"] == "ERROR", interrupted
     assert interrupted["reason"] == "INTERRUPTED", interrupted
     assert "server stopped" in (interrupted["error_message"] or ""), interrupted
+    # One recovery, the lease keeper's, which knows the earlier run of this data directory.
+    assert "since restarted from the same data directory" in interrupted["error_message"]
+    assert server.log().count(running["id"]) == 1, server.log()
     assert interrupted["end_date"] is not None
     assert interrupted["interim_count"] == len(at_kill)
+    counted, actual = stored_bytes_of_job(server, running["id"])
+    assert counted == actual, (counted, actual)  # its end's message counted too
 
     def stored_interims() -> list[tuple[int, Any]]:
         body = client.get(f"/jobs/{running['id']}/interim_results").json()

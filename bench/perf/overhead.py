@@ -57,35 +57,39 @@ def main(backend, user_messenger, iterations=100, seed=7, threads=0, publish=Tru
 """
 
 
-#: (row label, program name, source, inputs). The last two rows take the VQE-style loop apart:
-#: without its interim results, and with one of the two cores left to the server (Aer runs
-#: one thread, in the job and directly alike).
-CASES = (
-    ("hello-world loop, 20 iterations", "hello-loop", HELLO_LOOP, {}),
-    ("VQE-style bind-and-run, 100 iterations", "vqe-loop", VQE_LOOP, {}),
-    (
-        "VQE-style, 100 iterations, publishing no interim results",
-        "vqe-loop",
-        VQE_LOOP,
-        {"publish": False},
-    ),
-    (
-        "VQE-style, 100 iterations, Aer on 1 thread (a core left for the server)",
-        "vqe-loop",
-        VQE_LOOP,
-        {"threads": 1},
-    ),
-)
+def cases(hello: int = 20, vqe: int = 100) -> tuple[tuple[str, str, str, dict], ...]:
+    """(row label, program name, source, inputs). The last two rows take the VQE-style loop
+    apart: without its interim results, and with one of the two cores left to the server (Aer
+    runs one thread, in the job and directly alike)."""
+    return (
+        (f"hello-world loop, {hello} iterations", "hello-loop", HELLO_LOOP, {"iterations": hello}),
+        (f"VQE-style bind-and-run, {vqe} iterations", "vqe-loop", VQE_LOOP, {"iterations": vqe}),
+        (
+            f"VQE-style, {vqe} iterations, publishing no interim results",
+            "vqe-loop",
+            VQE_LOOP,
+            {"iterations": vqe, "publish": False},
+        ),
+        (
+            f"VQE-style, {vqe} iterations, Aer on 1 thread (a core left for the server)",
+            "vqe-loop",
+            VQE_LOOP,
+            {"iterations": vqe, "threads": 1},
+        ),
+    )
 
 
-def run(server: BenchServer, repeats: int = 5) -> list[Row]:
-    """Direct and in-job runs alternate, so that both see the machine in the same state."""
+def run(server: BenchServer, repeats: int = 5, *, scale: float = 1.0) -> list[Row]:
+    """Direct and in-job runs alternate, so that both see the machine in the same state;
+    ``scale`` shortens the loops (a smoke run)."""
     service = RuntimeService(url=server.url, token=server.token)
     messenger = SimpleNamespace(publish=lambda *args, **kwargs: None)
     backend = get_backend("aer_simulator")
     uploaded: dict[str, str] = {}
     rows = []
-    for name, program, source, inputs in CASES:
+    for name, program, source, inputs in cases(
+        max(1, round(20 * scale)), max(1, round(100 * scale))
+    ):
         if program not in uploaded:
             uploaded[program] = service.upload_program(source, metadata(program))
         module = load_program(source, "bench-direct", module_name="bench_direct_program")

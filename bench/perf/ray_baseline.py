@@ -11,6 +11,7 @@ first ``publish``. Needs ``pip install -r bench/requirements.txt``; no network a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import shutil
@@ -23,6 +24,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from ray_cluster import kill_session
 
 if TYPE_CHECKING:  # ray is optional: imported lazily, only where used
     from ray.job_submission import JobSubmissionClient
@@ -74,12 +78,13 @@ def _ray_env() -> dict[str, str]:
     return env
 
 
-def _start_head(temp_dir: str, port: int, dashboard_port: int) -> None:
-    """``ray start --head``; raise with its output if it fails or hangs."""
+def _start_head(temp_dir: str, port: int, dashboard_port: int) -> subprocess.Popen[bytes]:
+    """``ray start --head --block`` in a session of its own, so that only it is stopped."""
     cmd = [
         _ray_exe(),
         "start",
         "--head",
+        "--block",
         f"--port={port}",
         "--num-cpus=2",
         "--include-dashboard=true",
@@ -88,24 +93,26 @@ def _start_head(temp_dir: str, port: int, dashboard_port: int) -> None:
         "--disable-usage-stats",
         f"--temp-dir={temp_dir}",
     ]
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, env=_ray_env(), timeout=CLUSTER_START_TIMEOUT_S
-        )
-    except subprocess.TimeoutExpired as e:
-        raise RuntimeError(f"ray start did not return in {CLUSTER_START_TIMEOUT_S:.0f} s") from e
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"ray start failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-        )
+    log = open(os.path.join(os.path.dirname(temp_dir), "ray-start.log"), "wb")  # noqa: SIM115
+    return subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=_ray_env(),
+        start_new_session=True,
+    )
 
 
-def _connect(url: str, deadline: float) -> JobSubmissionClient:
+def _connect(url: str, deadline: float, head: subprocess.Popen[bytes]) -> JobSubmissionClient:
     """Retry until the dashboard's job API answers (it comes up after ``ray start`` returns)."""
     from ray.job_submission import JobSubmissionClient
 
     last: Exception | None = None
     while time.monotonic() < deadline:
+        if head.poll() is not None:
+            raise RuntimeError(
+                f"ray start --head exited (code {head.returncode}) before {url} answered"
+            )
         try:
             client = JobSubmissionClient(url)
             client.list_jobs()
@@ -118,17 +125,12 @@ def _connect(url: str, deadline: float) -> JobSubmissionClient:
     )
 
 
-def _stop_head() -> None:
-    """``ray stop --force``; best effort, it runs in a ``finally``."""
-    try:
-        subprocess.run(
-            [_ray_exe(), "stop", "--force"],
-            capture_output=True,
-            env=_ray_env(),
-            timeout=STOP_TIMEOUT_S,
-        )
-    except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
-        print(f"warning: ray stop --force failed: {e!r}", file=sys.stderr)
+def _stop_head(head: subprocess.Popen[bytes]) -> None:
+    """SIGKILL every process of the head's session (Ray's workers join it), never ``ray stop``,
+    which would stop every Ray cluster of the machine."""
+    kill_session(head.pid)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        head.wait(timeout=5)
 
 
 def _run_job(client: JobSubmissionClient, program_file: str, out_file: Path) -> float:
@@ -180,9 +182,9 @@ def measure_ray_job_start(
         url = f"http://127.0.0.1:{dashboard_port}"
         log(f"starting Ray head (dashboard {url}, temp dir {temp_dir})")
         started = time.monotonic()
+        head = _start_head(os.path.join(temp_dir, "ray"), _free_port(), dashboard_port)
         try:
-            _start_head(os.path.join(temp_dir, "ray"), _free_port(), dashboard_port)
-            client = _connect(url, started + CLUSTER_START_TIMEOUT_S)
+            client = _connect(url, started + CLUSTER_START_TIMEOUT_S, head)
             log(f"Ray job API ready after {time.monotonic() - started:.1f} s")
             latencies: list[float] = []
             for i in range(warmup + count):
@@ -193,7 +195,7 @@ def measure_ray_job_start(
                     latencies.append(latency)
             return latencies
         finally:
-            _stop_head()
+            _stop_head(head)
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
 

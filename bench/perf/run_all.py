@@ -3,6 +3,7 @@
 bench/run                 # full run: the numbers in docs/performance.md
 bench/run --quick         # a few jobs of each, for the test suite's smoke run
 bench/run --no-write      # print the table only
+bench/run --verbose       # say on stderr what runs (the output is otherwise the table alone)
 """
 
 from __future__ import annotations
@@ -19,22 +20,26 @@ import cpu_budget
 import interims
 import memory
 import overhead
+import replicas_host
 import server_jobs
 import stages
 import start_latency
+import statements
+import submit_cost
 from common import Row, p50_p95, percentile
 from server import bench_server
+from statements import fresh_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
-def measure(quick: bool, ray: bool, log) -> list[Row]:
+def measure(quick: bool, ray: bool, log, *, postgres: bool = True) -> list[Row]:
     n = (lambda full, small: small) if quick else (lambda full, small: full)
     rows: list[Row] = []
     log("job start latency: warm pool and fresh process (executor)")
-    start_rows, raw = start_latency.run(n(200, 5), n(20, 2))
+    start_rows, raw = start_latency.run(n(200, 5), n(20, 1))
     rows += start_rows
     if ray:
         from common import FIRST_LINE_PROGRAM
@@ -53,7 +58,7 @@ def measure(quick: bool, ray: bool, log) -> list[Row]:
         )
         ratio = percentile(ray_latencies, 50) / percentile(raw["pooled"], 50)
         rows.append(Row("job start", "Ray job API p50 / warm pool p50", f"{ratio:.0f}x", "≥ 100x"))
-    with bench_server() as server:
+    with bench_server(counting=True) as server:  # counting: one lock and a += per statement
         log("memory at rest")
         rows += memory.at_rest(server)
         log("server: job start and end to end")
@@ -68,7 +73,23 @@ def measure(quick: bool, ray: bool, log) -> list[Row]:
         log("interim results")
         rows += interims.run(server, count=n(5000, 200), paced=n(500, 20))
         log("in-program overhead")
-        rows += overhead.run(server, repeats=n(9, 1))
+        rows += overhead.run(server, repeats=n(9, 1), scale=n(1.0, 0.05))
+        log("statements and server CPU per job and per interim result: SQLite")
+        rows += statements.rows_for(server, "SQLite", n(100, 3), n(2000, 50))
+    if postgres:  # an unreachable PostgreSQL fails the run (--no-postgres leaves it out)
+        log("PostgreSQL: end to end, CPU per trivial job, throughput, statements")
+        with fresh_postgres() as url, bench_server(counting=True, database_url=url) as server:
+            label = "PostgreSQL"
+            rows += server_jobs.latency_rows(server, starts=0, e2e=n(100, 3), label=label)
+            rows += cpu_budget.run(server, count=n(100, 3), label=label)
+            rows += server_jobs.throughput_rows(
+                server, jobs_per_client=n(25, 1), clients=(16,), label=label
+            )
+            rows += statements.rows_for(server, label, n(100, 3), n(2000, 50))
+        log("PostgreSQL: 1 and 2 replicas on one host")
+        rows += replicas_host.rows(clients=16, jobs_per_client=n(25, 1))
+    log("CPU of one submit in-process")
+    rows += submit_cost.rows(n(7, 1), n(100, 5), postgres=postgres)
     return rows
 
 
@@ -108,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few jobs of each (smoke run)")
     parser.add_argument("--no-ray", action="store_true", help="leave out the Ray baseline")
+    parser.add_argument("--no-postgres", action="store_true", help="leave out the PostgreSQL rows")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--verbose", action="store_true", help="say on stderr what runs")
     parser.add_argument("--doc", type=Path, default=DOC)
     args = parser.parse_args(argv)
     ray = not args.no_ray
@@ -119,7 +142,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("Ray is not installed here: use bench/run (it installs it), or --no-ray")
     started = time.perf_counter()
     rows = measure(
-        args.quick, ray, lambda text: print(f"[bench] {text}", file=sys.stderr, flush=True)
+        args.quick,
+        ray,
+        (lambda text: print(f"[bench] {text}", file=sys.stderr, flush=True))
+        if args.verbose
+        else (lambda text: None),
+        postgres=not args.no_postgres,
     )
     command = "bench/run " + " ".join(argv if argv is not None else sys.argv[1:])
     text = section(rows, command.strip(), time.perf_counter() - started)

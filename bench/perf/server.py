@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+COUNTING_SERVE = Path(__file__).with_name("counting_serve.py")
+
 START_TIMEOUT = 120.0
 
 
@@ -26,18 +29,43 @@ class BenchServer:
     token: str
     pid: int
     directory: Path
+    counts: Path | None = None  # where counting_serve.py writes its statement counts
+
+
+def statement_counts(server: BenchServer) -> dict[str, int]:
+    """SQL statements and commits the server ran so far (a server started with ``counting``)."""
+    assert server.counts is not None, "start the server with bench_server(counting=True)"
+    before = server.counts.stat().st_mtime_ns if server.counts.exists() else 0
+    os.kill(server.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if server.counts.exists() and server.counts.stat().st_mtime_ns != before:
+            return json.loads(server.counts.read_text())
+        time.sleep(0.01)
+    raise RuntimeError("the server wrote no statement counts")
 
 
 @contextmanager
 def bench_server(
-    *, worker_pool_size: int = 2, max_concurrent_jobs: int | None = None
+    *,
+    worker_pool_size: int = 2,
+    max_concurrent_jobs: int | None = None,
+    database_url: str | None = None,
+    counting: bool = False,
 ) -> Iterator[BenchServer]:
-    """Started with the embedded defaults (SQLite, sandbox, warm pool), stopped at the end."""
+    """Started with the embedded defaults (SQLite, sandbox, warm pool), stopped at the end.
+
+    ``database_url`` (PostgreSQL) replaces the SQLite file; ``counting`` runs the server under
+    counting_serve.py, whose statement counts :func:`statement_counts` reads.
+    """
     base = Path(tempfile.mkdtemp(prefix="qruntime-bench-"))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [str(Path(sys.executable).with_name("qruntime")), "serve", "--port", str(port)]
+    if counting:
+        command = [sys.executable, str(COUNTING_SERVE), "serve", "--port", str(port)]
+    else:
+        command = [str(Path(sys.executable).with_name("qruntime")), "serve", "--port", str(port)]
     command += ["--data-dir", str(base / "data"), "--log-level", "warning"]
     command += ["--worker-pool-size", str(worker_pool_size)]
     if max_concurrent_jobs is not None:
@@ -46,7 +74,10 @@ def bench_server(
     env |= {
         "QRUNTIME_ACCOUNTS_FILE": str(base / "accounts.json"),
         "QRUNTIME_SAVE_ADMIN_ACCOUNT": "false",
+        "QRUNTIME_BENCH_COUNTS": str(base / "counts.json"),
     }
+    if database_url is not None:
+        env["QRUNTIME_DATABASE_URL"] = database_url
     log = (base / "server.log").open("wb")
     process = subprocess.Popen(
         command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -54,8 +85,10 @@ def bench_server(
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process, base / "server.log")
-        token = (base / "data" / "admin-token").read_text().strip()
-        yield BenchServer(url, token, process.pid, base)
+        admin_token = base / "data" / "admin-token"  # only the database's first replica writes one
+        token = admin_token.read_text().strip() if admin_token.exists() else ""
+        counts = base / "counts.json" if counting else None
+        yield BenchServer(url, token, process.pid, base, counts)
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qruntime.accounts import accounts_file
@@ -72,6 +73,15 @@ class Settings(BaseSettings):
     max_anonymous_body_bytes: int = Field(8 * 1024, ge=1024)
     #: Failed authentications from one client address in a minute before it is refused (429).
     max_failed_auths_per_minute: int = Field(30, ge=1)
+    #: Seconds a checked token is believed without reading the database: a token revoked
+    #: through another replica (or in the database) is refused here within this bound; through
+    #: this replica at once. 0 turns the cache off.
+    token_cache_seconds: float = Field(2.0, ge=0, le=60)
+    #: Reverse proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed: comma-
+    #: separated addresses or networks (``10.0.0.0/8``), or ``*``. Empty (the default): none,
+    #: every request is the address it comes from. Behind nginx, name nginx's address, so the
+    #: failed-authentication limit counts per client rather than for the proxy.
+    forwarded_allow_ips: str = ""
     #: What one user may keep stored: program sources, job inputs and sources, results,
     #: interim results and logs (bytes as stored); a submit or upload past it is refused.
     max_stored_bytes_per_user: int = Field(1024**3, ge=1024)
@@ -114,6 +124,28 @@ class Settings(BaseSettings):
     ray_address: str | None = None
     #: Ray namespace of the qruntime agents; the replicas of one service share it.
     ray_namespace: str = Field("qruntime", min_length=1, max_length=64)
+    #: How often a replica reads the Ray nodes' free resources (it claims jobs by them).
+    ray_watch_seconds: float = Field(2.0, gt=0, le=300)
+    #: The database URL the Ray agents store jobs' events with, best a role that may touch only
+    #: the job tables (docs/deployment.md); None: the replica's own URL. It travels to every
+    #: Ray node, so an environment variable only (QRUNTIME_RAY_AGENT_DATABASE_URL), no flag.
+    ray_agent_database_url: str | None = None
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is no IP address or network (QRUNTIME_FORWARDED_ALLOW_IPS takes "
+                    "e.g. 127.0.0.1,10.0.0.0/8 or *)"
+                ) from None
+        return ",".join(entries)
 
     @model_validator(mode="after")
     def _lease_outlives_heartbeats(self) -> Settings:
@@ -192,8 +224,12 @@ class Settings(BaseSettings):
     def replica_url(self) -> str:
         """How other machines reach this server: its host name when it binds every interface."""
         if self.host in ("0.0.0.0", "::", ""):
-            return f"http://{socket.gethostname()}:{self.port}"
+            return f"{self._scheme}://{socket.gethostname()}:{self.port}"
         return self.public_url
+
+    @property
+    def _scheme(self) -> str:
+        return "https" if self.tls_certfile else "http"
 
     @property
     def public_url(self) -> str:
@@ -201,5 +237,4 @@ class Settings(BaseSettings):
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         if ":" in host:
             host = f"[{host}]"
-        scheme = "https" if self.tls_certfile else "http"
-        return f"{scheme}://{host}:{self.port}"
+        return f"{self._scheme}://{host}:{self.port}"

@@ -1,5 +1,5 @@
 """The seed's own 2021 client against qruntime, unmodified: ``qiskit-ibmq-provider`` 0.20.2 in
-its own cached venv (``ibmq_client.py``) runs, as one process, the seed README's quickstart
+its own cached venv (``client_venvs.py``) runs, as one process, the seed README's quickstart
 block exactly as printed there, followed by ``tests/fixtures/ibmq2021/tour.py`` (the seed
 tutorial's template uploaded, run and deleted, and the rest of the client's API). Every line it
 prints is checked. The client only gets ``QE_TOKEN`` and ``QE_URL``, plus the test CA's file in
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from ibmq_client import client_python
+from client_venvs import client_python
 
 from server_harness import ServerProcess
 
@@ -201,11 +201,17 @@ def test_the_seed_quickstart_and_tutorial_run_on_the_2021_client(
         "get_provider": "True",
         "template uploaded": template_id,
         "template result": "final result",
-        "updated": "Updated by the tour.",
-        "public": "True",
-        "jobs": "True True",
-        "job": "True",
+        "cancel finished runtime job": "True True",
         "logs": "''",
+        "updated": "Updated by the tour.",
+        "data updated": "True",
+        "updated result": "updated 'updated ran'",
+        "stream_results": "True",
+        "public": "True",
+        "private": "False",
+        "jobs": "True True",
+        "jobs paged": "3 True",
+        "job": "True",
         "deleted": "False",
         "echoed": str(
             {k: True for k in ("array", "complex", "set", "when", "op", "state", "sparse")}

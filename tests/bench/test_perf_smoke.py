@@ -17,12 +17,17 @@ EXPECTED = {
     "job start (executor)": 3,
     "memory (USS)": 4,
     "job start (server)": 1,
-    "trivial job end to end": 1,
+    "trivial job end to end": 2,  # SQLite, PostgreSQL
     "end to end, by stage": 6,
-    "CPU per trivial job": 2,
-    "throughput": 3,
+    "CPU per trivial job": 6,  # all processes and the server's alone, on SQLite and PostgreSQL
+    "throughput": 4,  # 1, 4, 16 clients on SQLite; 16 on PostgreSQL
     "interim results": 3,
     "in-program overhead": 4,
+    "statements per job": 2,  # SQLite, PostgreSQL (the test server's; unreachable fails)
+    "CPU per interim result": 2,
+    "statements per interim result": 2,
+    "CPU per submit": 2,  # in-process, SQLite and PostgreSQL
+    "replicas on one host": 2,  # 1 and 2 replicas on one PostgreSQL, 16 clients
 }
 
 
@@ -37,6 +42,7 @@ def test_every_benchmark_runs_and_writes_its_rows(tmp_path: Path) -> None:
         timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr == "", done.stderr[-3000:]  # quiet: the table on stdout, no logs
     text = doc.read_text()
     assert "kept above" in text and "kept below" in text and "\nold\n" not in text
     assert "by `bench/run --quick --no-ray" in text

@@ -296,8 +296,8 @@ def test_sign_out_forgets_the_session(new_page: Any, tokens: dict[str, str]) -> 
 def test_cluster_page_lists_the_replicas(
     new_page: Any, tokens: dict[str, str], server: Any, screenshots: Path
 ) -> None:
-    health = httpx.get(f"{server.url}/health", timeout=10).json()
-    page = open_signed_in(new_page, tokens["alice"], "/ui/backends")
+    health = server.health()
+    page = open_signed_in(new_page, server.admin_token, "/ui/backends")
     page.click("nav a:text-is('Cluster')")
     row = page.locator(f"#replicas tr[data-replica-id='{health['replica']}']")
     expect(row).to_contain_text("(serving this page)")
@@ -305,3 +305,15 @@ def test_cluster_page_lists_the_replicas(
     expect(row).to_contain_text(f"pid {server.process.pid}")
     expect(page.locator("#replicas tbody tr")).to_have_count(1)
     shoot(page, screenshots, "cluster")
+
+
+def test_cluster_page_keeps_hosts_and_addresses_from_plain_users(
+    new_page: Any, tokens: dict[str, str], server: Any
+) -> None:
+    health = server.health()
+    page = open_signed_in(new_page, tokens["alice"], "/ui/cluster")
+    row = page.locator(f"#replicas tr[data-replica-id='{health['replica']}']")
+    expect(row).to_contain_text("(serving this page)")
+    expect(row).not_to_contain_text(server.url)
+    expect(row).not_to_contain_text(f"pid {server.process.pid}")
+    expect(page.locator("#replicas thead")).not_to_contain_text("Host")

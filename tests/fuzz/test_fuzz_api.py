@@ -16,15 +16,21 @@ coverage phase for the user, which CI runs as the admin only (see docs/fuzzing.m
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+import hypothesis.strategies as st
 import pytest
 import schemathesis
-from fuzz_support import LONG_API_RUN, api_examples
+from fuzz_support import LONG_API_RUN, api_examples, fuzz_settings
+from hypothesis import given
 from schemathesis.specs.openapi.schemas import OpenApiSchema
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
 
 from server_harness import ServerProcess
 from server_support import (
@@ -70,6 +76,8 @@ class Seeds:
     jobs: list[str]
     doomed_programs: list[str]
     doomed_jobs: list[str]
+    #: The user's session (one job in it, DONE) and batch.
+    sessions: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +105,12 @@ def seeds(server: ServerProcess) -> Iterator[Seeds]:
             doomed = [_upload(user, "fuzz-doomed"), _upload(admin, "fuzz-doomed")]
             # One job runs to DONE; the second waits behind it (one job at a time) and is
             # cancelled, so a single worker run gives a finished job of each kind.
-            done = submit(user, private, {"n": 1})["id"]
+            opened = [
+                user.post("/sessions", json={"mode": mode, "backend": "aer_simulator"}).json()["id"]
+                for mode in ("session", "batch")
+            ]
+            body = {"program_id": private, "inputs": {"n": 1}, "session_id": opened[0]}
+            done = user.post("/jobs", json=body).json()["id"]
             cancelled = submit(user, doomed[0], {"n": 2})["id"]
             assert user.post(f"/jobs/{cancelled}/cancel").status_code in (200, 409)
             for job in (done, cancelled):
@@ -108,6 +121,7 @@ def seeds(server: ServerProcess) -> Iterator[Seeds]:
             jobs=[done],
             doomed_programs=doomed,
             doomed_jobs=[cancelled],
+            sessions=opened,
         )
 
 
@@ -124,6 +138,9 @@ def _config(server: ServerProcess, seeds: Seeds, token: str, *, admin: bool) -> 
         "body.program_id": often("programs"),
         "query.program_id": often("programs"),
         "path.job_id": often("jobs"),
+        "path.session_id": often("sessions"),
+        "body.session_id": often("sessions"),
+        "query.session_id": often("sessions"),
         "path.name": often("names"),
         "body.backend": often("backends"),
         # A valid source half of the time, so uploads get past it to the metadata checks.
@@ -138,6 +155,8 @@ def _config(server: ServerProcess, seeds: Seeds, token: str, *, admin: bool) -> 
                     "HTTPBearer": {"bearer": token},
                     # The 2021 IBM client's routes (docs/compat.md) take the same token here.
                     "IBMQAccessToken": {"api_key": token},
+                    # Today's qiskit-ibm-runtime's routes take it as a bearer token too.
+                    "IBMAccessToken": {"bearer": token},
                 }
             },
             "request-timeout": 30,
@@ -152,6 +171,7 @@ def _config(server: ServerProcess, seeds: Seeds, token: str, *, admin: bool) -> 
                 "sources": {"values": [b64(SOURCE)]},
                 "doomed_programs": {"values": seeds.doomed_programs},
                 "doomed_jobs": {"values": seeds.doomed_jobs},
+                "sessions": {"values": seeds.sessions},
             },
             "parameters": ids,
             "operations": [
@@ -163,11 +183,11 @@ def _config(server: ServerProcess, seeds: Seeds, token: str, *, admin: bool) -> 
                         "path.job_id": often("doomed_jobs"),
                     },
                 },
-                # The 2021 client's routes (docs/compat.md) translate onto the same services
+                # The compatibility routes (docs/compat.md) translate onto the same services
                 # the native ones call: half the examples each, so the module stays near its
                 # old length.
                 {
-                    "include-path-regex": "^/api/",
+                    "include-path-regex": "^/(api|global-search|global-catalog|identity)/",
                     "exclude-method": "DELETE",
                     "generation": {"max-examples": max(2, EXAMPLES // 2), "database": "none"},
                 },
@@ -203,6 +223,74 @@ def test_api_as_admin(case: schemathesis.Case) -> None:
 @as_user.parametrize()
 def test_api_as_user(case: schemathesis.Case) -> None:
     case.call_and_validate()
+
+
+# --- the 2021 client's two websockets (not in the OpenAPI schema) -----------------------------
+
+#: What a first message or a token may be: JSON of any shape, the expected shape with odd
+#: values, and text that is not JSON.
+socket_messages = (
+    st.text(max_size=40)
+    | st.builds(
+        json.dumps,
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+            lambda children: (
+                st.lists(children, max_size=3)
+                | st.dictionaries(st.text(max_size=6), children, max_size=3)
+            ),
+            max_leaves=8,
+        ),
+    )
+    | st.builds(
+        lambda kind, data: json.dumps({"type": kind, "data": data}),
+        st.sampled_from(["authentication", "auth", ""]),
+        st.none() | st.integers() | st.text(max_size=20) | st.lists(st.integers(), max_size=2),
+    )
+)
+job_ids = st.text(alphabet=string.ascii_letters + string.digits + "-_.~%", min_size=1, max_size=30)
+
+
+def _ws_url(server: ServerProcess, path: str) -> str:
+    return server.url.replace("http", "ws", 1) + path
+
+
+@fuzz_settings(max_examples=max(10, EXAMPLES * 3), deadline=None)
+@given(first=socket_messages, job=job_ids | st.just("done"))
+def test_the_status_websocket_answers_any_first_message(
+    server: ServerProcess, seeds: Seeds, first: str, job: str
+) -> None:
+    """Authenticated, or an error message and 1008, or 4003 (no such job): never a 1011."""
+    job_id = seeds.jobs[0] if job == "done" else quote(job, safe="")
+    with connect(_ws_url(server, f"/api/ws/jobs/{job_id}/status/v/1"), open_timeout=30) as ws:
+        ws.send(first)
+        try:
+            answer = json.loads(ws.recv(timeout=30))
+            assert answer["type"] in ("authenticated", "error"), answer
+            ws.recv(timeout=30)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code in (1000, 1008, 4002, 4003), closed
+
+
+@fuzz_settings(max_examples=max(10, EXAMPLES * 3), deadline=None)
+@given(
+    token=st.text(alphabet=string.printable.strip(), max_size=40) | st.just("admin"),
+    job=job_ids | st.just("done"),
+)
+def test_the_interim_websocket_refuses_in_the_error_shape(
+    server: ServerProcess, seeds: Seeds, token: str, job: str
+) -> None:
+    """Accepted with an acknowledgement, or an HTTP refusal with the API's error body."""
+    job_id = seeds.jobs[0] if job == "done" else quote(job, safe="")
+    headers = {"X-Access-Token": server.admin_token if token == "admin" else token}
+    url = _ws_url(server, f"/api/runtime/stream/jobs/{job_id}")
+    try:
+        with connect(url, additional_headers=headers, open_timeout=30) as ws:
+            assert json.loads(ws.recv(timeout=30))["type"] == "acknowledged"
+    except InvalidStatus as refused:
+        assert refused.response.status_code in (400, 401, 404), refused.response
+        error = json.loads(refused.response.body)["error"]
+        assert error["code"] and error["message"], error
 
 
 def test_server_survived(server: ServerProcess, seeds: Seeds) -> None:

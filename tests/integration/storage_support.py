@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from qruntime.storage import (
     UserRepository,
     sqlite_url,
 )
+from qruntime.storage.job_claims import JobClaims
 
 #: The server every PostgreSQL test uses; each test gets its own fresh database on it.
 POSTGRES_URL = os.environ.get(
@@ -66,6 +67,13 @@ def fresh_database(kind: str, tmp_path: Path) -> Iterator[Database]:
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.dispose()
+
+
+def start_job(session: Session, job_id: str) -> StoredJob | None:
+    """Start a queued job as a replica's claim does; None when it was not queued."""
+    lease_until = datetime.now(UTC) + timedelta(minutes=10)
+    started = JobClaims(session).start([job_id], replica_id="r-test", lease_until=lease_until)
+    return started[0] if started else None
 
 
 def make_user(database: Database, name: str = "alice", role: str = "user") -> StoredUser:

@@ -281,13 +281,15 @@ def _build_and_check(names: list[str]) -> subprocess.Popen[str]:
 
 @pytest.mark.filterwarnings("ignore:Properties of fake_.* are not intended:UserWarning")
 def test_a_device_of_every_size_builds() -> None:
-    """One device per qubit count (5 to 156 qubits) in every run; all 68 in the slow test."""
+    """One device per qubit count up to 65, and the largest device, in every run (each noise
+    model past 100 qubits takes many seconds to build); all 68 in the slow test."""
     registry = build_default_registry()
     by_size: dict[int, str] = {}
     for name in sorted(registry.names()):
         by_size.setdefault(registry.info(name).num_qubits, name)
     assert len(by_size) >= 8 and max(by_size) >= 127, by_size
-    builder = _build_and_check(list(by_size.values()))
+    chosen = [name for size, name in by_size.items() if size <= 65] + [by_size[max(by_size)]]
+    builder = _build_and_check(chosen)
     out, err = builder.communicate(timeout=280)
     assert builder.returncode == 0, err
     assert json.loads(out.splitlines()[-1]) == [], err

@@ -127,3 +127,50 @@ async def test_a_dropped_connection_is_reconnected_and_everything_woken_once(
         assert await woke_after  # listening again
     finally:
         await listener.stop()
+
+
+class BuggyScheduler(SchedulerStub):
+    """Its cancel handler fails for one job, as a bug in what a signal wakes would."""
+
+    def cancel_here(self, job_id: str) -> None:
+        super().cancel_here(job_id)
+        if job_id == "j-bug":
+            raise RuntimeError("a bug in what the signal woke")
+
+
+async def test_the_listener_survives_any_exception_and_listens_on(postgres: Database) -> None:
+    hub, scheduler = StreamHub(), BuggyScheduler()
+    listener = ClusterListener(postgres.url, "r-me", hub, scheduler)
+    await listener.start()
+    try:
+
+        async def still_listening(job_id: str) -> None:
+            reader = hub.watch(job_id)
+            woke = asyncio.create_task(reader.wait(10))
+            await asyncio.to_thread(
+                send, postgres, "r-other", lambda s, session: s.interims(session, job_id, 1)
+            )
+            assert await woke, f"no longer listening ({job_id})"
+
+        await asyncio.to_thread(
+            send, postgres, "r-other", lambda s, session: s.cancel(session, "j-bug", "r-me")
+        )
+        await eventually(lambda: scheduler.cancels == ["j-bug"], "the failing cancel")
+        await still_listening("j-after-bug")
+
+        # The stream of signals itself fails with something the listener never expected.
+        signals, failed = listener._listener.signals, []
+
+        def failing_once():
+            if not failed:
+                failed.append(1)
+                raise ValueError("an error nobody expected from the driver")
+            return signals()
+
+        listener._listener.signals = failing_once
+        await listener._listener.aclose()  # the running stream ends; the next one fails
+        await eventually(lambda: failed, "the unexpected failure")
+        await eventually(lambda: listener.connected.is_set(), "the listener to reconnect")
+        await still_listening("j-after-failure")
+    finally:
+        await listener.stop()

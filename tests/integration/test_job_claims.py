@@ -26,6 +26,7 @@ from qruntime.service.replicas import ReplicaIdentity, ReplicaRegistry
 from qruntime.storage import Database, JobRepository, StoredJob
 from qruntime.storage.clock import database_now
 from qruntime.storage.job_claims import JobClaims
+from qruntime.storage.models import JOBS, utcnow
 from qruntime.storage.replicas import ReplicaRepository
 from qruntime.storage.signals import Signal, SignalKind, SignalListener, Signals
 
@@ -60,6 +61,7 @@ def claim(
     *,
     share: FairShare | None = None,
     cap: int | None = None,
+    hold: bool = False,
 ) -> list[StoredJob]:
     with database.session() as session:
         return claim_jobs(
@@ -70,6 +72,7 @@ def claim(
             fair_share=share or FairShare(),
             signals=Signals(replica),
             max_running_per_user=cap,
+            hold=hold,
         )
 
 
@@ -145,6 +148,41 @@ def test_a_claim_skips_a_job_that_another_transaction_holds(postgres: Database) 
             other.dispose()
     assert [j.id for j in claimed] == ids[1:]
     assert job(postgres, ids[0]).status is JobStatus.QUEUED
+
+
+def test_held_jobs_stay_queued_and_are_claimed_by_no_other_replica(database: Database) -> None:
+    """A Ray replica's claim holds jobs QUEUED until Ray placed them; another replica skips
+    them (and counts them against the user's cap), until the holder starts, gives back or
+    loses them (its lease ran out)."""
+    ids = queue_jobs(database, "alice", 3)
+    held = claim(database, "r-ray", 2, hold=True)
+    assert [j.id for j in held] == ids[:2]
+    for job_id in ids[:2]:
+        stored = job(database, job_id)
+        assert stored.status is JobStatus.QUEUED and stored.owner_replica == "r-ray"
+        assert stored.started_at is None and stored.lease_expires_at is not None
+    assert claim(database, "r-other", 3, cap=2) == []  # two held: alice's cap is reached
+    assert [j.id for j in claim(database, "r-other", 3, hold=True)] == [ids[2]]
+    with database.session() as session:
+        claims = JobClaims(session)
+        started = claims.start_held(ids[0], replica_id="r-ray")
+        assert started is not None and started.status is JobStatus.RUNNING
+        assert started.started_at is not None
+        assert claims.start_held(ids[1], replica_id="r-other") is None  # not its hold
+        assert claims.release_held(ids[1], replica_id="r-ray")
+        now = database_now(session)
+        assert claims.renew("r-ray", [ids[0]], lease_until=now + timedelta(seconds=60)) == {
+            ids[0]: False
+        }
+        assert claims.renew("r-other", [ids[2]], lease_until=now + timedelta(seconds=60)) == {
+            ids[2]: False
+        }
+    assert job(database, ids[1]).owner_replica is None
+    assert [j.id for j in claim(database, "r-other", 3, hold=True)] == [ids[1]]
+    with database.session() as session:  # r-other is gone: its holds' leases run out
+        session.execute(JOBS.update().where(JOBS.c.id == ids[1]).values(lease_expires_at=utcnow()))
+    assert [j.id for j in claim(database, "r-ray", 3)] == [ids[1]]
+    assert job(database, ids[1]).status is JobStatus.RUNNING
 
 
 def test_concurrent_submits_respect_the_queue_cap(database: Database) -> None:

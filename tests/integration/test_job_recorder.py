@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from storage_support import add_job, fresh_database, make_user
+from storage_support import add_job, fresh_database, make_user, start_job
 
 from qruntime.domain.errors import DuplicateError
 from qruntime.domain.events import CancelledEvent, InterimEvent, LogEvent, ResultEvent
@@ -48,7 +48,7 @@ def running_job(database: Database, job_id: str = "j-1") -> str:
     owner = make_user(database)
     with database.session() as session:
         add_job(session, owner, job_id)
-        JobRepository(session).mark_running(job_id)
+        start_job(session, job_id)
     return job_id
 
 

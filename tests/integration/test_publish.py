@@ -7,14 +7,17 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from storage_support import fresh_database
 
 from qruntime import RuntimeService
 from repo_paths import QRUNTIME
 from server_harness import ServerProcess
-from server_support import running_server
+from server_support import running_server, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL_PROGRAMS = ("hello_world", "sample_program")
@@ -259,3 +262,51 @@ def test_serve_refuses_to_start_with_a_broken_catalogue(tmp_path):
     assert result.returncode == 2
     assert "runtime/sample_program.py: has no metadata file sample_program.json" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_two_replicas_starting_at_once_publish_the_catalogue_once(tmp_path):
+    """Both replicas of one PostgreSQL database start with --catalogue at the same moment:
+    both start (they publish in turn), and each program exists once."""
+    repo = make_repo(tmp_path / "repo")
+    with fresh_database("postgresql", tmp_path) as database:
+        replicas = [
+            ServerProcess(
+                data_dir=tmp_path / name / "data",
+                accounts_file=tmp_path / name / "accounts.json",
+                database_url=database.url,
+                extra_args=["--catalogue", str(repo / "runtime")],
+            )
+            for name in ("a", "b")
+        ]
+        try:
+            # Programs are locked against writes until both replicas have planned their
+            # publishing and wait: then they race for the same bare names.
+            with database.engine.connect() as locker, ThreadPoolExecutor(2) as pool:
+                locker.execute(text("LOCK TABLE programs IN EXCLUSIVE MODE"))
+                starting = [pool.submit(replica.start) for replica in replicas]
+                wait_until(
+                    lambda: waiting_on_locks(database) >= 2,
+                    timeout=60,
+                    what="both replicas to wait on the catalogue",
+                )
+                locker.rollback()
+                for start in starting:
+                    start.result()
+            [creator] = [r for r in replicas if (r.data_dir / "admin-token").exists()]
+            for replica in replicas:
+                with RuntimeService(replica.url, creator.admin_token) as admin:
+                    names = sorted(p.program_id for p in admin.programs(refresh=True, limit=None))
+                assert names == ["hello-world", "sample-program"], names
+        finally:
+            for replica in replicas:
+                replica.stop()
+
+
+def waiting_on_locks(database) -> int:
+    with database.engine.connect() as connection:
+        return connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,9 +24,11 @@ import pytest
 from sqlalchemy import text
 from storage_support import fresh_database
 
+from qruntime.settings import Settings
 from qruntime.storage import Database, JobRepository, StoredJob
 from server_harness import ServerProcess
 from server_support import (
+    assert_error,
     create_user,
     finals,
     get_job,
@@ -53,6 +56,7 @@ class Cluster:
     database: Database
     servers: list[ServerProcess]
     token: str  # alice's, valid on every replica
+    admin_token: str  # likewise
 
     def client(self, server: ServerProcess) -> httpx.Client:
         return server.client(self.token)
@@ -64,7 +68,7 @@ class Cluster:
         return job
 
     def replica_id(self, server: ServerProcess) -> str:
-        return httpx.get(f"{server.url}/health", timeout=10).json()["replica"]
+        return server.health(self.admin_token)["replica"]
 
     def owner(self, job_id: str) -> ServerProcess:
         owner = self.stored(job_id).owner_replica
@@ -93,7 +97,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             ]
             with servers[0].client(admin_token) as admin:
                 token = create_user(admin, "alice")["token"]
-            yield Cluster(database, servers, token)
+            yield Cluster(database, servers, token, admin_token)
         finally:
             for server in servers:
                 server.stop()
@@ -116,7 +120,7 @@ def expected_interims(tag: str, n: int) -> list[dict[str, Any]]:
 def test_replicas_report_each_other(cluster: Cluster) -> None:
     ids = {cluster.replica_id(s) for s in cluster.servers}
     for server in cluster.servers:
-        health = httpx.get(f"{server.url}/health", timeout=10).json()
+        health = server.health(cluster.admin_token)
         assert health["database"] == "postgresql"
         listed = {r["id"]: r for r in health["replicas"]}
         assert set(listed) == ids
@@ -208,6 +212,29 @@ def test_a_dashboard_form_made_by_one_replica_is_accepted_by_another(
     assert cluster.stored(job_id).status.value == "CANCELLED"
 
 
+def test_a_revoked_token_is_refused_at_once_here_and_within_the_cache_bound_elsewhere(
+    cluster: Cluster,
+) -> None:
+    """Each replica caches checked tokens for ``token_cache_seconds``; the one that revokes
+    empties its cache, the others read the database again once their entry is that old."""
+    bound = Settings.model_fields["token_cache_seconds"].default
+    here, *elsewhere = cluster.servers
+    with here.client(cluster.admin_token) as admin:
+        token = create_user(admin, "revoked-soon")["token"]
+        for server in cluster.servers:  # now cached on every replica
+            with server.client(token) as user:
+                assert user.get("/users/me").status_code == 200
+        revoke = admin.post("/tokens/revoke", json={"token": token})
+        assert revoke.status_code == 204, revoke.text
+    revoked_at = time.monotonic()
+    with here.client(token) as user:
+        assert_error(user.get("/users/me"), 401, "not_authenticated")
+    time.sleep(max(0.0, revoked_at + bound + 0.1 - time.monotonic()))
+    for server in elsewhere:
+        with server.client(token) as user:
+            assert_error(user.get("/users/me"), 401, "not_authenticated")
+
+
 def test_signals_missed_while_the_listener_reconnects_are_caught_up(
     cluster: Cluster, programs: dict[str, str]
 ) -> None:
@@ -262,6 +289,51 @@ def test_a_replica_whose_job_was_taken_over_stops_it_and_records_nothing_more(
     assert (job["status"], job["reason"]) == ("ERROR", "INTERRUPTED"), job
     assert "the replica that ran this job is gone (r-usurper" in job["error_message"], job
     assert job["interim_count"] == taken.interim_count  # the first owner stored nothing more
+
+
+def test_a_takeover_that_waits_holds_up_no_replicas_heartbeat(
+    cluster: Cluster, programs: dict[str, str]
+) -> None:
+    """An orphan whose row this test keeps locked: every replica's takeover of it waits on the
+    lock for longer than a lease, and meanwhile every replica still beats and renews its own
+    job's lease (a takeover inside the heartbeat let them run out)."""
+    with cluster.client(cluster.servers[0]) as alice:
+        own, orphan = (submit(alice, programs["sleeps_forever"], {"seconds": 120})["id"]
+                       for _ in range(2))  # fmt: skip
+        for job_id in (own, orphan):
+            wait_for_job(alice, job_id, ("RUNNING",))
+        with cluster.database.session() as session:  # its owner "dies" in 2 s
+            session.execute(
+                text(
+                    "UPDATE jobs SET owner_replica = 'r-gone-for-good', "
+                    "lease_expires_at = now() + interval '2 seconds' WHERE id = :id"
+                ),
+                {"id": orphan},
+            )
+        with cluster.database.engine.connect() as locker:
+            locker.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": orphan})
+            until = time.monotonic() + LEASE + 4
+            while time.monotonic() < until:
+                with cluster.database.engine.connect() as probe:
+                    own_lease_left, stalest_beat, orphan_status = probe.execute(
+                        text(
+                            "SELECT (SELECT extract(epoch FROM lease_expires_at - now()) "
+                            "FROM jobs WHERE id = :own), "
+                            "(SELECT extract(epoch FROM now() - min(heartbeat_at)) FROM replicas), "
+                            "(SELECT status FROM jobs WHERE id = :orphan)"
+                        ),
+                        {"own": own, "orphan": orphan},
+                    ).one()
+                assert orphan_status == "RUNNING"  # its takeover is still waiting on the lock
+                assert own_lease_left > 0, "a replica's own job's lease ran out"
+                assert stalest_beat < LEASE / 2, f"a replica last beat {stalest_beat:.1f} s ago"
+                time.sleep(0.3)
+            locker.rollback()
+        job = wait_for_job(alice, orphan)
+        assert (job["status"], job["reason"]) == ("ERROR", "INTERRUPTED"), job
+        assert "r-gone-for-good" in job["error_message"], job
+        assert get_job(alice, own)["status"] == "RUNNING"
+        cancel_all(alice, [own])
 
 
 def start_long_jobs(cluster: Cluster, programs: dict[str, str], count: int) -> list[str]:
@@ -369,7 +441,7 @@ def test_a_killed_replicas_jobs_end_after_its_lease_and_the_queue_runs_elsewhere
         cancel_all(alice, owned[cluster.replica_id(c)])
 
     def victim_gone() -> bool:
-        health = httpx.get(f"{b.url}/health", timeout=10).json()
+        health = b.health(cluster.admin_token)
         return victim_id not in {r["id"] for r in health["replicas"]}
 
     wait_until(victim_gone, what="the dead replica to leave the registry", server=b)

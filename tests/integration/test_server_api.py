@@ -21,6 +21,7 @@ from server_support import (
     metadata,
     running_server,
     source_b64,
+    submit,
     upload,
 )
 
@@ -67,7 +68,8 @@ def test_health_docs_and_openapi_need_no_token(clients: Clients) -> None:
     anonymous = clients.anonymous()
     health = anonymous.get("/health")
     assert health.status_code == 200
-    body = health.json()
+    assert health.json() == {"status": "ok", "version": "0.1.0"}  # the details: admins only
+    body = clients.admin.get("/health").json()
     assert {k: body[k] for k in ("status", "version", "database")} == {
         "status": "ok",
         "version": "0.1.0",
@@ -107,6 +109,11 @@ AUTHENTICATED_ROUTES = [
     ("GET", "/jobs/j-0/stream"),
     ("POST", "/jobs/j-0/cancel"),
     ("DELETE", "/jobs/j-0"),
+    ("POST", "/sessions"),
+    ("GET", "/sessions"),
+    ("GET", "/sessions/s-0"),
+    ("POST", "/sessions/s-0/close"),
+    ("POST", "/sessions/s-0/cancel"),
     ("GET", "/backends"),
     ("GET", "/backends/aer_simulator"),
     ("GET", "/environment"),
@@ -188,7 +195,10 @@ def test_admin_manages_users_and_tokens(clients: Clients, admin: httpx.Client) -
     assert me.json() == body["user"]
     admin_me = admin.get("/users/me").json()
     assert admin_me["name"] == "admin" and admin_me["role"] == "admin"
-    assert set(admin_me) == {"name", "role", "creation_date"}
+    assert set(admin_me) == {"name", "role", "creation_date", "instance"}
+    assert (
+        admin_me["instance"].startswith("crn:v1:") and admin_me["instance"] != me.json()["instance"]
+    )
 
     users = admin.get("/users")
     assert users.status_code == 200, users.text
@@ -621,6 +631,46 @@ def test_job_requests_the_server_cannot_honour_are_refused_and_nothing_stored(
     assert counts(admin) == before
 
 
+def test_sessions_group_jobs_close_and_cancel_and_refuse_what_they_cannot_take(
+    alice: httpx.Client, clients: Clients, hello: dict
+) -> None:
+    assert_error(alice.post("/sessions", json={"backend": "no_such"}), 400, "unknown_backend")
+    assert_error(alice.post("/sessions", json={"max_time": 0}), 422, "bad_request")
+    assert_error(alice.post("/sessions", json={"mode": "dedicated"}), 422, "bad_request")
+    opened = alice.post("/sessions", json={"mode": "batch", "max_time": 600})
+    assert opened.status_code == 201, opened.text
+    group = opened.json()
+    assert (group["mode"], group["state"], group["accepting_jobs"]) == ("batch", "open", True)
+    assert group["max_time"] == 600 and group["expiry_date"] is None
+    job = submit(alice, hello["id"], {"iterations": 0}, session_id=group["id"])
+    assert job["session_id"] == group["id"]
+    inputs = {"iterations": 0}
+    elsewhere = {"program_id": hello["id"], "backend": "fake_manila", "inputs": inputs}
+    refused = alice.post("/jobs", json={**elsewhere, "session_id": group["id"]})
+    assert "runs on 'aer_simulator'" in assert_error(refused, 400, "bad_request")["message"]
+    theirs = clients.user("bob")
+    assert_error(theirs.get(f"/sessions/{group['id']}"), 404, "not_found")
+    own = upload(theirs, "hello_world")["id"]
+    into_hers = {"program_id": own, "inputs": inputs, "session_id": group["id"]}
+    assert (
+        "session" in assert_error(theirs.post("/jobs", json=into_hers), 404, "not_found")["message"]
+    )
+    assert group["id"] not in [s["id"] for s in theirs.get("/sessions").json()["sessions"]]
+    closed = alice.post(f"/sessions/{group['id']}/close")
+    assert closed.status_code == 200 and closed.json()["accepting_jobs"] is False, closed.text
+    late = alice.post(
+        "/jobs", json={"program_id": hello["id"], "inputs": inputs, "session_id": group["id"]}
+    )
+    assert "was closed" in assert_error(late, 409, "invalid_state")["message"]
+    shown = alice.get(f"/sessions/{group['id']}").json()
+    assert [j["id"] for j in shown["jobs"]] == [job["id"]] and shown["job_count"] == 1
+    cancelled = alice.post(f"/sessions/{group['id']}/cancel").json()
+    assert cancelled["state"] == "cancelled" and cancelled["pending_jobs"] == 0, cancelled
+    assert alice.get(f"/jobs/{job['id']}").json()["status"] in ("DONE", "CANCELLED")
+    listed = alice.get("/sessions", params={"limit": 1}).json()
+    assert listed["total"] >= 1 and listed["sessions"][0]["id"] == group["id"]
+
+
 def test_unknown_routes_and_methods_use_the_error_shape(alice: httpx.Client) -> None:
     assert_error(alice.get("/no/such/route"), 404, "not_found")
     response = alice.put("/jobs")
@@ -633,7 +683,7 @@ def test_every_documented_endpoint_was_exercised() -> None:
     documented = set(re.findall(r"`(GET|POST|PUT|PATCH|DELETE) (/[^ `?]*)", _api_doc()))
     routes = {(m, re.sub(r"\{[^}]+\}", "{}", p)) for m, p in documented}
     covered = {
-        (m, re.sub(r"some-program-abc123|j-0|aer_simulator|admin(?=/tokens)", "{}", p))
+        (m, re.sub(r"some-program-abc123|j-0|s-0|aer_simulator|admin(?=/tokens)", "{}", p))
         for m, p in AUTHENTICATED_ROUTES
     }
     covered |= {("GET", "/health"), ("GET", "/docs")}

@@ -21,6 +21,7 @@ from server_support import (
     finals,
     get_job,
     interim_seqs,
+    metadata,
     read_stream,
     running_server,
     submit,
@@ -49,6 +50,7 @@ JOB_KEYS = {
     "interim_count",
     "resources",
     "waiting_reason",
+    "session_id",
 }
 
 
@@ -103,6 +105,7 @@ def test_a_hello_world_job_runs_to_done(
     assert set(job) == JOB_KEYS
     assert job["status"] == "DONE", job
     assert job["reason"] is None and job["error_message"] is None
+    assert job["session_id"] is None, "a job run outside a session belongs to none"
     assert job["program_id"] == programs["hello"] and job["program_name"] == "hello-world"
     assert job["owner"] == "carol" and job["backend"] == "aer_simulator"
     assert job["inputs"] == {"iterations": 3}
@@ -171,6 +174,25 @@ def test_a_job_over_its_time_limit_is_cancelled(
         assert "max_execution_time" in (ended["error_message"] or ""), ended
         assert_error(carol.get(f"/jobs/{job['id']}/results"), 409, "invalid_state")
         assert "going to sleep" in carol.get(f"/jobs/{job['id']}/logs").text
+
+
+def test_a_jobs_resources_default_to_its_programs_field_by_field(
+    server: ServerProcess, carol: httpx.Client
+) -> None:
+    """The program's spec.resources is what its jobs reserve; what a job asks for replaces
+    the program's value of that resource only, less than it too (a job asking for 1 CPU, the
+    default of defaults, got the program's 2 before)."""
+    spec = {**metadata("hello_world")["spec"], "resources": {"cpus": 2, "memory_bytes": 2**30}}
+    program = upload(carol, "hello_world", name="hello-with-resources", spec=spec)["id"]
+    plain = submit(carol, program, {"iterations": 1})
+    asked = submit(carol, program, {"iterations": 1}, resources={"gpus": 1, "cpus": 3})
+    fewer = submit(carol, program, {"iterations": 1}, resources={"cpus": 1, "memory_bytes": 0})
+    assert plain["resources"] == {"cpus": 2.0, "memory_bytes": 2**30, "gpus": 0.0}, plain
+    assert asked["resources"] == {"cpus": 3.0, "memory_bytes": 2**30, "gpus": 1.0}, asked
+    assert fewer["resources"] == {"cpus": 1.0, "memory_bytes": 0, "gpus": 0.0}, fewer
+    for job in (plain, asked, fewer):  # the local executor reserves nothing: all run
+        ended = wait_for_job(carol, job["id"], server=server)
+        assert ended["status"] == "DONE" and ended["resources"] == job["resources"], ended
 
 
 def test_cancel_and_delete_follow_the_job_state(

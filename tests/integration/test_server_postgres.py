@@ -31,7 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 def test_the_server_reports_its_database(clients: Clients) -> None:
-    health = clients.anonymous().get("/health")
+    health = clients.admin.get("/health")
     assert health.status_code == 200
     assert health.json()["database"] == "postgresql"
 

@@ -4,11 +4,17 @@ data directories start side by side."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from storage_support import fresh_database
 
+from qruntime.service.container import Services
+from qruntime.service.server_lock import ServerAlreadyRunningError
+from qruntime.settings import Settings
 from repo_paths import QRUNTIME
 from server_harness import ServerProcess, free_port
 from server_support import get_job, running_server, submit, upload, wait_for_job, wait_until
@@ -61,6 +67,20 @@ def test_a_second_server_on_the_same_data_dir_or_database_leaves_the_running_job
         taken_port = second_serve(server, "--port", server.port, "--data-dir", tmp_path / "third")
         assert_refused(taken_port, f"port {server.port} on 127.0.0.1 is already in use", "--port")
         assert not (tmp_path / "third" / "qruntime.db").exists()  # refused before any change
+
+        # Every entry point takes the locks, not only `qruntime serve`: an app in-process too.
+        for settings in (
+            Settings(data_dir=server.data_dir, port=free_port()),
+            Settings(
+                data_dir=tmp_path / "in-process",
+                port=free_port(),
+                database_url=f"sqlite:///{server.data_dir / 'qruntime.db'}",
+            ),
+        ):
+            services = Services.build(settings)  # what create_app's lifespan starts
+            with pytest.raises(ServerAlreadyRunningError, match=re.escape(first)):
+                asyncio.run(services.start())
+            services.db.dispose()
 
         job = get_job(admin, job_id)
         assert (job["status"], job["reason"]) == ("RUNNING", None), job

@@ -22,6 +22,7 @@ from storage_support import (
     fresh_database,
     make_user,
     run_threads,
+    start_job,
 )
 
 from qruntime.domain.errors import DuplicateError, NotFoundError
@@ -34,6 +35,7 @@ from qruntime.storage import (
     open_database,
 )
 from qruntime.storage.database import alembic_config
+from qruntime.storage.job_claims import JobClaims
 from qruntime.storage.models import Base, UTCDateTime
 
 TABLES = {
@@ -279,7 +281,7 @@ def test_job_list_filters_and_queued_order(database: Database) -> None:
             owner = alice if i % 2 == 0 else bob
             add_job(session, owner, f"job-{i}", program_id="p-a" if i < 3 else "p-b")
         jobs = JobRepository(session)
-        jobs.mark_running("job-1")
+        start_job(session, "job-1")
         jobs.finish("job-2", JobStatus.DONE, result="1")
         jobs.finish("job-3", JobStatus.ERROR, reason=JobReason.PROGRAM_FAILED)
 
@@ -301,17 +303,18 @@ def test_job_list_filters_and_queued_order(database: Database) -> None:
     assert ids(statuses={JobStatus.DONE, JobStatus.ERROR}, owner_id=bob.id) == (["job-3"], 1)
     assert ids(statuses=[], limit=5) == ([], 0)
     with database.session() as session:
-        assert [job.id for job in JobRepository(session).queued()] == ["job-0", "job-4", "job-5"]
+        heads = JobClaims(session).queued_heads(per_owner=10)
+        assert [job.id for job in heads] == ["job-0", "job-4", "job-5"]  # oldest first
 
 
-def test_mark_running_happens_once(database: Database) -> None:
+def test_a_queued_job_starts_once(database: Database) -> None:
     alice = make_user(database)
     with database.session() as session:
         add_job(session, alice, "job-1")
     with database.session() as session:
-        running = JobRepository(session).mark_running("job-1")
-        assert JobRepository(session).mark_running("job-1") is None
-        assert JobRepository(session).mark_running("missing") is None
+        running = start_job(session, "job-1")
+        assert start_job(session, "job-1") is None
+        assert start_job(session, "missing") is None
     assert running is not None and running.status is JobStatus.RUNNING
     assert_utc(running.started_at)
 
@@ -322,12 +325,12 @@ def test_cancel_queued_only_touches_queued_jobs(database: Database) -> None:
         add_job(session, alice, "queued")
         add_job(session, alice, "running")
         jobs = JobRepository(session)
-        jobs.mark_running("running")
+        start_job(session, "running")
         cancelled = jobs.cancel_queued("queued", "cancelled before it started")
         assert jobs.cancel_queued("running", "too late") is None
         assert jobs.cancel_queued("queued", "again") is None
         assert jobs.cancel_queued("missing", "no such job") is None
-        assert jobs.mark_running("queued") is None
+        assert start_job(session, "queued") is None
     assert cancelled is not None and cancelled.status is JobStatus.CANCELLED
     assert cancelled.reason is JobReason.CANCELLED_BY_USER
     assert cancelled.error_message == "cancelled before it started"
@@ -341,10 +344,10 @@ def test_terminal_status_never_changes(database: Database) -> None:
         add_job(session, alice, "job-1")
         add_job(session, alice, "job-2")
         jobs = JobRepository(session)
-        jobs.mark_running("job-1")
+        start_job(session, "job-1")
         done = jobs.finish("job-1", JobStatus.DONE, result='{"answer": 42}')
         assert jobs.finish("job-1", JobStatus.ERROR, error_message="late") is None
-        assert jobs.mark_running("job-1") is None
+        assert start_job(session, "job-1") is None
         assert jobs.finish("missing", JobStatus.DONE) is None
         with pytest.raises(ValueError):
             jobs.finish("job-2", JobStatus.RUNNING)
@@ -359,29 +362,6 @@ def test_terminal_status_never_changes(database: Database) -> None:
     assert cancelled.started_at is None and cancelled.ended_at is not None
 
 
-def test_interrupt_running(database: Database) -> None:
-    alice = make_user(database)
-    with database.session() as session:
-        for i in range(4):
-            add_job(session, alice, f"job-{i}")
-        jobs = JobRepository(session)
-        jobs.mark_running("job-1")
-        jobs.mark_running("job-2")
-        jobs.mark_running("job-3")
-        jobs.finish("job-3", JobStatus.DONE)
-    with database.session() as session:
-        assert JobRepository(session).interrupt_running("server restarted") == ["job-1", "job-2"]
-        assert JobRepository(session).interrupt_running("again") == []
-    with database.session() as session:
-        jobs = JobRepository(session)
-        interrupted = jobs.get("job-1")
-        assert jobs.get("job-0").status is JobStatus.QUEUED
-        assert jobs.get("job-3").status is JobStatus.DONE
-    assert interrupted.status is JobStatus.ERROR and interrupted.reason is JobReason.INTERRUPTED
-    assert interrupted.error_message == "server restarted"
-    assert_utc(interrupted.ended_at)
-
-
 # --- interim results and logs ------------------------------------------------------------------
 
 
@@ -392,12 +372,12 @@ def test_interim_results(database: Database) -> None:
     with database.session() as session:
         jobs = JobRepository(session)
         for seq in (1, 2, 3):
-            jobs.add_interim("job-1", seq, f'{{"step": {seq}}}')
+            jobs.add_interims("job-1", [(seq, f'{{"step": {seq}}}')])
         with pytest.raises(DuplicateError):
-            jobs.add_interim("job-1", 2, "again")
+            jobs.add_interims("job-1", [(2, "again")])
         with pytest.raises(NotFoundError):
-            jobs.add_interim("missing", 1, "{}")
-        jobs.add_interim("job-1", 4, "{}")  # the transaction survived both refusals
+            jobs.add_interims("missing", [(1, "{}")])
+        jobs.add_interims("job-1", [(4, "{}")])  # the transaction survived both refusals
     with database.session() as session:
         jobs = JobRepository(session)
         assert jobs.get("job-1").interim_count == 4
@@ -467,7 +447,7 @@ def test_delete_job_cascades(database: Database) -> None:
         add_job(session, alice, "job-2")
         jobs = JobRepository(session)
         for job_id in ("job-1", "job-2"):
-            jobs.add_interim(job_id, 1, "{}")
+            jobs.add_interims(job_id, [(1, "{}")])
             jobs.append_logs(job_id, [("stdout", "line")], cap_bytes=100)
     with database.session() as session:
         assert JobRepository(session).delete("job-1") is True
@@ -496,12 +476,12 @@ def test_concurrent_writers(database: Database) -> None:
     def work(i: int) -> bool:
         job_id = f"job-{i}"
         with database.session() as session:
-            JobRepository(session).mark_running(job_id)
+            start_job(session, job_id)
         for seq in range(1, 51):
             with database.session() as session:
                 jobs = JobRepository(session)
                 assert jobs.get(job_id).status is JobStatus.RUNNING  # read, then write
-                jobs.add_interim(job_id, seq, f'{{"seq": {seq}}}')
+                jobs.add_interims(job_id, [(seq, f'{{"seq": {seq}}}')])
                 jobs.append_logs(job_id, [("stdout", f"step {seq}")], cap_bytes=10_000)
         with database.session() as session:
             JobRepository(session).finish(job_id, JobStatus.DONE, result=str(i))
@@ -525,7 +505,7 @@ def test_concurrent_claims_and_duplicate_ids(database: Database) -> None:
 
     def claim(_: int) -> bool:
         with database.session() as session:
-            return JobRepository(session).mark_running("job-1") is not None
+            return start_job(session, "job-1") is not None
 
     assert run_threads(4, claim).count(True) == 1
 

@@ -61,6 +61,28 @@ async def pooled(tmp_path: Path) -> AsyncIterator[LocalExecutor]:
     await executor.aclose()
 
 
+async def test_a_start_that_fails_half_way_leaks_no_worker(pooled: LocalExecutor) -> None:
+    """The sandbox plan cannot be made (a time limit no rlimit can hold) after a worker was
+    taken from the pool: that worker is stopped, not left waiting for a job forever."""
+    idle = set(await wait_for_idle(pooled, 2))
+    with pytest.raises(OverflowError):
+        await run(pooled, request("def main(backend, user_messenger): pass", float("inf")))
+    assert pooled.running_jobs() == []
+
+    def gone(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+        except FileNotFoundError:
+            return True
+
+    for _ in range(100):
+        if [pid for pid in idle if gone(pid)]:
+            break
+        await asyncio.sleep(0.05)
+    assert len([pid for pid in idle if gone(pid)]) == 1, "the taken worker still lives"
+    assert result(await run(pooled, request("def main(backend, user_messenger): return 1"))) == 1
+
+
 AER_THREADS = """
     from qiskit import QuantumCircuit, transpile
 

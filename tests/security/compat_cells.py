@@ -28,7 +28,18 @@ class CompatAttempt:
 
 
 def is_compat(path: str) -> bool:
-    return path == "/api" or path.startswith("/api/")
+    """A 2021-client route (today's client's ``/api/v1`` takes bearer tokens: ``is_v1``)."""
+    return (path == "/api" or path.startswith("/api/")) and not is_v1(path)
+
+
+#: Today's qiskit-ibm-runtime: its token exchange, instance look-ups and REST API.
+V1_PREFIXES = ("/api/v1/", "/global-search/", "/global-catalog/")
+TOKEN_EXCHANGE = "/identity/token"
+API_KEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
+
+
+def is_v1(path: str) -> bool:
+    return path == TOKEN_EXCHANGE or path.startswith(V1_PREFIXES)
 
 
 def compat_attempts(tokens: dict[str, str], caller: str, names: dict[str, str]) -> list:

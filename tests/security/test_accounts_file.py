@@ -16,26 +16,24 @@ from pathlib import Path
 import httpx
 import pytest
 
-from integration.storage_support import fresh_database
-from security.database_servers import DATABASES
+from repo_paths import installation_names_in_tmp
+from security.database_servers import BACKINGS, server_on
 from server_harness import QRUNTIME, ServerProcess
 from server_support import clients_for, run_to_end, upload
 
 
-@pytest.fixture(scope="module", params=DATABASES)
+@pytest.fixture(scope="module", params=BACKINGS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    base = tmp_path_factory.mktemp(f"accounts-{request.param}")
     accounts = Path("/tmp") / f"qrt-accounts-{uuid.uuid4().hex[:12]}.json"
     with ExitStack() as stack:
-        url = None
-        if request.param == "postgresql":
-            url = stack.enter_context(fresh_database("postgresql", base)).url
-        server = ServerProcess(data_dir=base / "data", accounts_file=accounts, database_url=url)
         stack.callback(accounts.unlink, missing_ok=True)
-        stack.callback(server.stop)
-        yield server.start()
+        yield stack.enter_context(
+            server_on(
+                request.param, tmp_path_factory, "accounts", request=request, accounts_file=accounts
+            )
+        )
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +54,7 @@ def test_jobs_run_with_the_account_file_in_tmp_and_cannot_read_it(server, user):
     assert job["status"] == "DONE", job
     outcome = user.get(f"/jobs/{job['id']}/results").json()
     assert outcome[str(server.accounts_file)].startswith("denied"), outcome
-    listed = outcome["/tmp"].removeprefix("listed: ").split(",")
+    listed = set(outcome["/tmp"].removeprefix("listed: ").split(",")) - installation_names_in_tmp()
     assert server.accounts_file.name not in listed, outcome
     assert all(name.startswith("qruntime-job") for name in listed), outcome  # its own only
 

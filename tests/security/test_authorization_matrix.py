@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import itertools
+import json
 import re
 import sqlite3
 import tempfile
@@ -38,7 +39,16 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from compat_cells import compat_attempts, is_compat, ws_outcome
+from compat_cells import (
+    API_KEY_GRANT,
+    TOKEN_EXCHANGE,
+    compat_attempts,
+    is_compat,
+    is_v1,
+    ws_outcome,
+)
+from qiskit import QuantumCircuit
+from qiskit_ibm_runtime import RuntimeEncoder
 from sqlalchemy import create_engine, event, inspect, text
 
 from executors import EXECUTORS, started_server
@@ -218,6 +228,13 @@ def everyone(method: str, path: str, expected: Expected, target: Target | None =
     return Row(method, path, target or nothing, dict.fromkeys(callers, expected))
 
 
+def health_row() -> Row:
+    """Anyone may ask for ``/health``; a token sent must be valid (401), as on every route."""
+    row = everyone("GET", "/health", 200)
+    row.expected[MALFORMED] = row.expected[REVOKED] = 401
+    return row
+
+
 #: What the four signed-in callers get, in this order: (other user, open-role user, owner, admin).
 Answers = tuple[Expected, Expected, Expected, Expected]
 SIGNED_IN = (OTHER, OPEN, OWNER, ADMIN)
@@ -279,6 +296,20 @@ def compat(
     return Row(method, path, target or nothing, expected, variant)
 
 
+def v1(
+    method: str,
+    path: str,
+    answers: Answers,
+    target: Target | None = None,
+    variant: str | None = None,
+) -> Row:
+    """A route of today's qiskit-ibm-runtime: a bearer token (a qruntime token or an access
+    token from /identity/token); the dashboard's cookie never stands in for it."""
+    expected: dict[str, Expected] = dict.fromkeys((*NOT_SIGNED_IN, OWNER_COOKIE), 401)
+    expected |= dict(zip(SIGNED_IN, answers, strict=True))
+    return Row(method, path, target or nothing, expected, variant)
+
+
 # --- targets: fill a route's path parameters and body ------------------------------------------
 
 
@@ -325,6 +356,21 @@ def fresh_finished_job(world: World) -> Call:
     return Call({"job_id": world.finished_job()})
 
 
+SESSION_BODY = {"mode": "batch", "backend": "aer_simulator"}
+
+
+def owners_session(world: World) -> Call:
+    """The owner's one session, opened (natively) on first use."""
+    if world.session is None:
+        world.session = world.new_session()
+    return Call({"session_id": world.session})
+
+
+@fresh
+def fresh_session(world: World) -> Call:
+    return Call({"session_id": world.new_session()})
+
+
 def a_backend(world: World) -> Call:
     return Call({"name": "aer_simulator"})
 
@@ -361,6 +407,18 @@ def job_body(target: Target) -> Target:
         )
 
     return build
+
+
+def v1_sampler_body(world: World) -> Call:
+    """A SamplerV2 job as the client sends it (its own encoder), on the public sampler."""
+    circuit = QuantumCircuit(1)
+    circuit.measure_all()
+    body = {"program_id": "sampler", "backend": "aer_simulator", "params": {"pubs": [[circuit]]}}
+    return Call(content=json.dumps(body, cls=RuntimeEncoder).encode())
+
+
+def the_plan(world: World) -> Call:
+    return Call({"entry": "qruntime-plan"})
 
 
 def new_user_body(world: World) -> Call:
@@ -483,7 +541,7 @@ def program_rows(method: str, path: str, *, fresh: bool, body: Any = None) -> li
 # fmt: off
 TABLE: list[Row] = [
     # --- no credentials needed
-    everyone("GET", "/health", 200),
+    health_row(),
     everyone("GET", "/openapi.json", 200),
     everyone("GET", "/docs", 200),
     everyone("GET", "/docs/oauth2-redirect", 200),
@@ -508,6 +566,13 @@ TABLE: list[Row] = [
     api("GET", "/jobs/{job_id}/stream",               owner_and_admin(200), done_job),
     api("POST", "/jobs/{job_id}/cancel",              owner_and_admin(200), fresh_queued_job),
     api("DELETE", "/jobs/{job_id}",                   owner_and_admin(204), fresh_finished_job),
+    # --- sessions and batches: anyone who may run jobs opens them; they are private
+    api("POST", "/sessions",                          same(201),
+        lambda world: Call(json=SESSION_BODY)),
+    api("GET", "/sessions",                           same(200)),
+    api("GET", "/sessions/{session_id}",              owner_and_admin(200), owners_session),
+    api("POST", "/sessions/{session_id}/close",       owner_and_admin(200), fresh_session),
+    api("POST", "/sessions/{session_id}/cancel",      owner_and_admin(200), fresh_session),
     # --- backends, users, tokens
     api("GET", "/backends",                           same(200)),
     api("GET", "/environment",                        same(200)),
@@ -552,6 +617,8 @@ TABLE: list[Row] = [
     page("GET", "/ui/jobs",                           same(200)),
     page("GET", "/ui/jobs/{job_id}",                  owner_and_admin(200), done_job),
     page("POST", "/ui/jobs/{job_id}/cancel",          owner_and_admin(JOB_PAGE), fresh_queued_job),
+    page("GET", "/ui/sessions",                       same(200)),
+    page("GET", "/ui/sessions/{session_id}",          owner_and_admin(200), owners_session),
     page("GET", "/ui/backends",                       same(200)),
     page("GET", "/ui/backends/{name}",                same(200), a_backend),
     page("GET", "/ui/cluster",                        same(200)),
@@ -601,6 +668,33 @@ TABLE: list[Row] = [
            in_project(fresh_finished_job)),
     compat("WS", "/api/runtime/stream/jobs/{job_id}", owner_and_admin(200), done_job),
     compat("WS", "/api/ws/jobs/{job_id}/status/v/1",  owner_and_admin(200), done_job),
+    # --- today's qiskit-ibm-runtime (docs/compat.md): bearer tokens, the native API's rules
+    Row("POST", TOKEN_EXCHANGE, nothing,
+        dict.fromkeys((*NOT_SIGNED_IN, OWNER_COOKIE), 401) | dict.fromkeys(SIGNED_IN, 200),
+        signs_in=True),
+    v1("POST", "/global-search/v3/resources/search",  same(200)),
+    v1("GET", "/global-catalog/{entry}",              same(200), the_plan),
+    v1("GET", "/api/v1/backends",                     same(200)),
+    v1("GET", "/api/v1/backends/{name}/configuration", same(200), a_backend),
+    v1("GET", "/api/v1/backends/{name}/properties",   same(200), a_backend),
+    v1("GET", "/api/v1/backends/{name}/status",       same(200), a_backend),
+    v1("GET", "/api/v1/instances/usage",              same(200)),
+    v1("POST", "/api/v1/jobs",                        same(200), v1_sampler_body),
+    v1("GET", "/api/v1/jobs",                         same(200)),
+    v1("GET", "/api/v1/jobs/{job_id}",                owner_and_admin(200), done_job),
+    v1("GET", "/api/v1/jobs/{job_id}/results",        owner_and_admin(200), done_job),
+    v1("GET", "/api/v1/jobs/{job_id}/logs",           owner_and_admin(200), done_job),
+    v1("GET", "/api/v1/jobs/{job_id}/metrics",        owner_and_admin(200), done_job),
+    v1("PUT", "/api/v1/jobs/{job_id}/tags",           owner_and_admin(204),
+       lambda world: Call({"job_id": world.done_job}, json={"tags": ["matrix"]})),
+    v1("POST", "/api/v1/jobs/{job_id}/cancel",        owner_and_admin(204), fresh_queued_job),
+    v1("DELETE", "/api/v1/jobs/{job_id}",             owner_and_admin(204), fresh_finished_job),
+    v1("POST", "/api/v1/sessions",                    same(200),
+       lambda world: Call(json={"backend": "aer_simulator", "mode": "dedicated"})),
+    v1("GET", "/api/v1/sessions/{session_id}",        owner_and_admin(200), owners_session),
+    v1("PATCH", "/api/v1/sessions/{session_id}",      owner_and_admin(204),
+       with_json(fresh_session, {"accepting_jobs": False})),
+    v1("DELETE", "/api/v1/sessions/{session_id}/close", owner_and_admin(204), fresh_session),
 ]
 # fmt: on
 
@@ -625,6 +719,8 @@ class World:
     serial: Iterator[int] = field(default_factory=itertools.count)
     settled: bool = False
     spares: dict[tuple[str, str, str | None], Call] = field(default_factory=dict)
+    access_tokens: dict[str, str] = field(default_factory=dict)
+    session: str | None = None
 
     def call_for(self, row: Row, expected: Expected) -> Call:
         """A cell's target; a fresh resource only where the cell may change it."""
@@ -651,6 +747,15 @@ class World:
     def new_program(self, *, public: bool) -> str:
         return upload(self.owner, "hello_world", is_public=public)["id"]
 
+    def access_token(self, caller: str) -> str:
+        """The caller's token exchanged for an access token, as the client does (cached)."""
+        if caller not in self.access_tokens:
+            form = {"grant_type": API_KEY_GRANT, "apikey": self.tokens[caller]}
+            response = self.http.post(TOKEN_EXCHANGE, data=form)
+            assert response.status_code == 200, response.text
+            self.access_tokens[caller] = response.json()["access_token"]
+        return self.access_tokens[caller]
+
     def queued_job(self) -> str:
         """Stays QUEUED: the only job slot is taken (see ``world``)."""
         return submit(self.owner, self.private_program, {"iterations": 0})["id"]
@@ -661,6 +766,11 @@ class World:
         assert cancelled.status_code == 200, cancelled.text
         assert cancelled.json()["status"] == "CANCELLED", cancelled.text
         return job_id
+
+    def new_session(self) -> str:
+        response = self.owner.post("/sessions", json=SESSION_BODY)
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
 
     def issue_token(self, name: str) -> dict[str, str]:
         response = self.admin.post(f"/users/{name}/tokens")
@@ -743,6 +853,36 @@ def api_attempts(world: World, caller: str) -> list[Attempt]:
     return [Attempt("bearer", {"Authorization": f"Bearer {world.tokens[caller]}"})]
 
 
+def v1_attempts(world: World, caller: str, *, once: bool) -> list[Attempt]:
+    """The native API's attempts, and for signed-in callers also their exchanged access token
+    (what the client sends; only that one where a cell's fresh resource allows ``once``); the
+    owner's token as ``apikey`` is one more malformed one."""
+    attempts = api_attempts(world, caller)
+    if once and caller in SIGNED_IN:
+        attempts = []
+    if caller == MALFORMED:
+        owner = world.tokens[OWNER]
+        attempts.append(Attempt("owner's token as apikey", {"Authorization": f"apikey {owner}"}))
+    if caller in SIGNED_IN:
+        access = world.access_token(caller)
+        attempts.append(Attempt("access token", {"Authorization": f"Bearer {access}"}))
+    return attempts
+
+
+def exchange_attempts(world: World, caller: str) -> list[Attempt]:
+    """The token travels in the exchange's form as the client's API key."""
+    if caller == ANONYMOUS:
+        return [Attempt("no apikey", {}, {"grant_type": API_KEY_GRANT, "apikey": ""})]
+    owner = world.tokens[OWNER]
+    if caller == MALFORMED:
+        return [Attempt("garbage apikey", {}, {"grant_type": API_KEY_GRANT, "apikey": "x"})]
+    if caller == OWNER_COOKIE:
+        cookie = {"Cookie": f"{COOKIE}={owner}"}
+        return [Attempt("cookie only", cookie, {"grant_type": API_KEY_GRANT, "apikey": ""})]
+    form = {"grant_type": API_KEY_GRANT, "apikey": world.tokens[caller]}
+    return [Attempt("apikey", {}, form)]
+
+
 def page_attempts(world: World, caller: str, method: str, signs_in: bool) -> list[Attempt]:
     """Cookie sessions, each form with its session's form token and our own Origin."""
     ours = {"Origin": world.server.url}
@@ -816,7 +956,9 @@ def check(
     if is_page(row.path):
         assert "text/html" in response.headers["content-type"], (where, response.headers)
         return
-    code = {401: "not_authenticated", 403: "forbidden", 404: "not_found"}[expected]
+    code = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found"}[
+        expected
+    ]
     assert_error(response, expected, code)
     if expected == 401:
         assert response.headers.get("www-authenticate") == "Bearer", (where, response.headers)
@@ -879,6 +1021,10 @@ def test_authorization(cell: Cell, world: World) -> None:
                 assert outcome == expected, (cell.id, attempt.how, outcome)
             return
         attempts = [Attempt(a.how, a.headers, {"apiToken": a.token}) for a in compat_calls]
+    elif row.path == TOKEN_EXCHANGE:
+        attempts = exchange_attempts(world, cell.caller)
+    elif is_v1(row.path):
+        attempts = v1_attempts(world, cell.caller, once=row.fresh)
     elif is_page(row.path):
         attempts = page_attempts(world, cell.caller, row.method, row.signs_in)
     else:
@@ -886,7 +1032,7 @@ def test_authorization(cell: Cell, world: World) -> None:
     for attempt in attempts:
         form = {**(call.form or {}), **attempt.form} if row.method == "POST" else None
         headers = {k: v for k, v in attempt.headers.items() if v}
-        data = form if is_page(row.path) else None
+        data = form if is_page(row.path) or row.path == TOKEN_EXCHANGE else None
         body = dict(attempt.form) if is_compat(row.path) and row.signs_in else call.json
         request = world.http.build_request(
             row.method,

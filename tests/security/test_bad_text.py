@@ -26,7 +26,7 @@ from qruntime.domain.text import REPLACEMENT, repair_text, text_problem
 from qruntime.service.tokens import hash_token
 from qruntime.storage import Database
 from qruntime.storage.database import alembic_config
-from security.database_servers import DATABASES, server_on
+from security.database_servers import BACKINGS, DATABASES, server_on
 from server_harness import ServerProcess
 from server_support import (
     assert_error,
@@ -48,11 +48,11 @@ ANY_TEXT = st.text(
 )
 
 
-@pytest.fixture(scope="module", params=DATABASES)
+@pytest.fixture(scope="module", params=BACKINGS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    with server_on(request.param, tmp_path_factory, "bad-text") as server:
+    with server_on(request.param, tmp_path_factory, "bad-text", request=request) as server:
         yield server
 
 

@@ -114,7 +114,7 @@ def result(client: httpx.Client, job: dict) -> Any:
 
 def test_the_server_reports_every_protection_active(server: ServerProcess):
     def reported() -> dict[str, Any] | None:  # a Ray server's agents report once started
-        sandbox = httpx.get(f"{server.url}/health", timeout=10).json()["sandbox"]
+        sandbox = server.health()["sandbox"]
         return sandbox if sandbox["protections"] else None
 
     sandbox = wait_until(reported, what="the sandbox report", server=server)

@@ -1,4 +1,4 @@
-"""A job's own root, scratch and cgroup, through a real server on SQLite and PostgreSQL.
+"""A job's own root, scratch and cgroup, through a real server on SQLite, PostgreSQL and Ray.
 
 No host Unix socket is reachable (by path, in any host directory, created before or after the
 job's worker, nor abstract); the job writes only to its own empty tmpfs, which goes with it;
@@ -22,7 +22,8 @@ import httpx
 import pytest
 
 from qruntime.execution.jobs_root import PREFIX as JOBS_ROOT_PREFIX
-from security.database_servers import DATABASES, server_on
+from repo_paths import installation_names_in_tmp
+from security.database_servers import BACKINGS, server_on
 from server_harness import ServerProcess
 from server_support import clients_for, submit, upload, wait_for_job, wait_until
 
@@ -34,19 +35,21 @@ MAX_PROCESSES = 48
 CPU_WEIGHT = 50
 
 
-@pytest.fixture(scope="module", params=DATABASES)
+@pytest.fixture(scope="module", params=BACKINGS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     env = {
-        "QRUNTIME_SANDBOX_UID_BASE": str(UID_BASE + (50 if request.param == "postgresql" else 0)),
+        "QRUNTIME_SANDBOX_UID_BASE": str(UID_BASE + 30 * BACKINGS.index(request.param)),
         "QRUNTIME_SANDBOX_MAX_JOB_MEMORY_BYTES": str(JOB_MEMORY),
         "QRUNTIME_SANDBOX_MAX_SCRATCH_BYTES": str(SCRATCH),
         "QRUNTIME_SANDBOX_MAX_FILE_BYTES": str(4 * SCRATCH),
         "QRUNTIME_SANDBOX_MAX_PROCESSES": str(MAX_PROCESSES),
         "QRUNTIME_SANDBOX_CPU_WEIGHT": str(CPU_WEIGHT),
     }
-    with server_on(request.param, tmp_path_factory, "isolation", extra_env=env) as server:
+    with server_on(
+        request.param, tmp_path_factory, "isolation", request=request, extra_env=env
+    ) as server:
         yield server
 
 
@@ -54,6 +57,21 @@ def server(
 def user(server: ServerProcess) -> Iterator[httpx.Client]:
     with clients_for(server) as clients:
         yield clients.user(f"i{uuid.uuid4().hex[:8]}")
+
+
+def job_runners(server: ServerProcess) -> list[int]:
+    """The processes that own the jobs' warm workers: the server, or on Ray each node's agent
+    (once both have reported their sandbox)."""
+    executor = server.health()["executor"]
+    if executor["kind"] != "ray":
+        return [server.process.pid]
+
+    def agents() -> list[int]:
+        found = server.health()["executor"]["agents"]
+        ready = [a for a in found if a["sandbox"].get("enabled") and a["pool"].get("idle_pids")]
+        return [a["pid"] for a in ready] if len(ready) == 2 else []
+
+    return wait_until(agents, timeout=120, what="both Ray agents' warm pools", server=server)
 
 
 def run(client: httpx.Client, server: ServerProcess, module: str, inputs=None) -> dict:
@@ -68,7 +86,8 @@ def result(client: httpx.Client, job: dict) -> Any:
 
 
 def test_the_server_reports_the_jobs_root_scratch_sockets_and_cgroup(server):
-    protections = httpx.get(f"{server.url}/health", timeout=10).json()["sandbox"]["protections"]
+    job_runners(server)
+    protections = server.health()["sandbox"]["protections"]
     by_name = {p["name"]: p for p in protections}
 
     for name in ("hidden server files", "private scratch", "no host sockets", "per-job cgroup"):
@@ -169,7 +188,8 @@ def test_every_job_starts_with_empty_scratch_that_goes_with_it(server, user):
         # Nothing of any earlier job: the working directory and /tmp etc. are empty.
         assert outcome["seen"]["."] == [], outcome
         assert outcome["seen"]["/var/tmp"] == [] and outcome["seen"]["/dev/shm"] == [], outcome
-        listed = outcome["seen"]["/tmp"]  # only the path down to its own directory
+        # Only the path down to its own directory, and the installation where it lives in /tmp.
+        listed = set(outcome["seen"]["/tmp"]) - installation_names_in_tmp()
         assert all(name.startswith(JOBS_ROOT_PREFIX) for name in listed), outcome
         assert all(w.startswith("refused: Read-only") for w in outcome["writes"].values())
         assert "run" not in outcome["root"] and "home" not in outcome["root"], outcome
@@ -188,10 +208,10 @@ def test_the_scratch_cap_covers_all_scratch_places_together(server, user):
 
 def test_job_directories_do_not_pile_up(server, tmp_path):
     """One jobs directory per server, locked; a dead server's is removed by the next start."""
-    server_pid = server.process.pid
-    mine = [p for p in Path("/tmp").glob(f"{JOBS_ROOT_PREFIX}p{server_pid}-*")]
-    assert len(mine) == 1, mine
-    assert all(not any(job.iterdir()) for job in mine[0].iterdir())  # host side stays empty
+    for pid in job_runners(server):
+        mine = [p for p in Path("/tmp").glob(f"{JOBS_ROOT_PREFIX}p{pid}-*")]
+        assert len(mine) == 1, mine
+        assert all(not any(job.iterdir()) for job in mine[0].iterdir())  # host side stays empty
     stale = Path("/tmp") / f"{JOBS_ROOT_PREFIX}p999999999-{secrets.token_hex(3)}"
     (stale / "job-left").mkdir(parents=True)
     base = tmp_path / "another"
@@ -245,19 +265,25 @@ def test_each_job_runs_in_a_cgroup_of_its_own_removed_afterwards(server, user):
     memory, pids, cpu = cgroups["memory"], cgroups["pids"], cgroups["cpu"]
     for path in (memory, pids, cpu):
         assert "/qruntime-" in path and path.rsplit("/", 1)[1].startswith("job-"), cgroups
-    assert not Path("/sys/fs/cgroup/memory", memory.lstrip("/")).exists()  # removed
-    assert not Path("/sys/fs/cgroup/pids", pids.lstrip("/")).exists()
-    assert not Path("/sys/fs/cgroup/cpu", cpu.lstrip("/")).exists()
+    left = [
+        Path("/sys/fs/cgroup", controller, path.lstrip("/"))
+        for controller, path in (("memory", memory), ("pids", pids), ("cpu", cpu))
+    ]
+    # Removed once the job's last process is gone, which may be just after its outcome.
+    wait_until(lambda: not any(p.exists() for p in left), what=f"{left} removed", timeout=15)
 
 
 def test_job_cgroups_carry_the_configured_caps(server):
     """The idle warm workers wait in their jobs' cgroups already, caps set."""
-    pid = server.process.pid
     cgroups = Path("/sys/fs/cgroup")
-    waiting = wait_until(
-        lambda: list(cgroups.glob(f"cpu/qruntime-{pid}-*/job-*")), what="idle workers' cgroups"
-    )
-    for cpu in waiting:
+    waiting = [
+        wait_until(
+            lambda pid=pid: list(cgroups.glob(f"cpu/qruntime-{pid}-*/job-*")),
+            what="idle workers' cgroups",
+        )
+        for pid in job_runners(server)
+    ]
+    for cpu in (path for paths in waiting for path in paths):
         assert int((cpu / "cpu.shares").read_text()) == CPU_WEIGHT * 1024 // 100
         pids = cgroups / "pids" / cpu.parent.name / cpu.name
         assert int((pids / "pids.max").read_text()) == MAX_PROCESSES

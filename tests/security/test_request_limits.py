@@ -1,4 +1,4 @@
-"""Limits at the edge, through a real server on SQLite and PostgreSQL: bodies are read only
+"""Limits at the edge, through a real server on SQLite, PostgreSQL and Ray: bodies are read only
 after the token is checked, failed authentications are limited per address, and event streams
 are capped per user and in total, with their counts in ``/health``.
 
@@ -19,7 +19,7 @@ import psutil
 import pytest
 from httpx_sse import connect_sse
 
-from security.database_servers import DATABASES, server_on
+from security.database_servers import BACKINGS, server_on
 from server_harness import ServerProcess
 from server_support import assert_error, clients_for, submit, upload, wait_for_job, wait_until
 
@@ -31,7 +31,7 @@ MiB = 1024 * 1024
 _addresses = iter(range(10, 250))
 
 
-@pytest.fixture(scope="module", params=DATABASES)
+@pytest.fixture(scope="module", params=BACKINGS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
@@ -39,8 +39,12 @@ def server(
         "QRUNTIME_MAX_FAILED_AUTHS_PER_MINUTE": str(MAX_FAILED_AUTHS),
         "QRUNTIME_MAX_STREAMS": str(MAX_STREAMS),
         "QRUNTIME_MAX_STREAMS_PER_USER": str(MAX_STREAMS_PER_USER),
+        # 127.0.0.1 plays the reverse proxy; the other loopback addresses are direct clients.
+        "QRUNTIME_FORWARDED_ALLOW_IPS": "127.0.0.1",
     }
-    with server_on(request.param, tmp_path_factory, "limits", extra_env=env) as server:
+    with server_on(
+        request.param, tmp_path_factory, "limits", request=request, extra_env=env
+    ) as server:
         yield server
 
 
@@ -188,17 +192,50 @@ def test_an_address_that_keeps_failing_to_authenticate_is_refused_for_a_while(se
         client_from(server, address, "qrt_wrong") as wrong,
         client_from(server, address, good) as right,
     ):
-        for _ in range(MAX_FAILED_AUTHS):
-            assert_error(wrong.get("/jobs"), 401, "not_authenticated")
+        # A request with a body has its token looked up by the body gate and by the route:
+        # it still counts one failure, so exactly MAX_FAILED_AUTHS requests get their 401.
+        for attempt in range(MAX_FAILED_AUTHS):
+            if attempt % 2:
+                assert_error(wrong.get("/jobs"), 401, "not_authenticated")
+            else:
+                answer = wrong.post("/jobs", json={"program_id": "x", "backend": "y"})
+                assert_error(answer, 401, "not_authenticated")
         refused = assert_error(wrong.get("/jobs"), 429, "quota_exceeded")
         assert "QRUNTIME_MAX_FAILED_AUTHS_PER_MINUTE" in refused["message"], refused
-        # Right or wrong, nothing from that address is looked at now: no oracle for a guesser.
-        assert_error(right.get("/jobs"), 429, "quota_exceeded")
-        assert_error(right.post("/jobs", json={"program_id": "x"}), 429, "quota_exceeded")
+        assert_error(wrong.post("/jobs", json={"program_id": "x"}), 429, "quota_exceeded")
+        # A right token from that address is never refused for the failures.
+        assert right.get("/jobs").status_code == 200
+        assert_error(right.post("/jobs", json={"program_id": "x"}), 404, "not_found")
         sign_in = right.post("/ui/sign-in", data={"token": good}, headers={"Origin": server.url})
-        assert sign_in.status_code == 429, sign_in.text
-    with client_from(server, own_address(), good) as elsewhere:
-        assert elsewhere.get("/jobs").status_code == 200
+        assert sign_in.status_code == 303, sign_in.text
+    with client_from(server, own_address(), "qrt_wrong") as elsewhere:
+        assert_error(elsewhere.get("/jobs"), 401, "not_authenticated")
+
+
+def test_behind_a_trusted_proxy_failures_count_per_forwarded_client(server):
+    """127.0.0.1 is the trusted proxy (QRUNTIME_FORWARDED_ALLOW_IPS): its X-Forwarded-For names
+    the client; from any other address the header is ignored, so it cannot dodge the limit."""
+    with clients_for(server) as clients:
+        good = clients.user(f"p{uuid.uuid4().hex[:8]}").headers["Authorization"].split()[1]
+    guesser, neighbour = f"203.0.113.{next(_addresses)}", f"203.0.113.{next(_addresses)}"
+
+    def via_proxy(client: str, token: str) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}", "X-Forwarded-For": client}
+        return httpx.get(f"{server.url}/jobs", headers=headers, timeout=30)
+
+    for _ in range(MAX_FAILED_AUTHS):
+        assert_error(via_proxy(guesser, "qrt_wrong"), 401, "not_authenticated")
+    refused = assert_error(via_proxy(guesser, "qrt_wrong"), 429, "quota_exceeded")
+    assert guesser in refused["message"], refused
+    assert via_proxy(guesser, good).status_code == 200
+    assert_error(via_proxy(neighbour, "qrt_wrong"), 401, "not_authenticated")
+    assert via_proxy(neighbour, good).status_code == 200
+    with client_from(server, own_address(), "qrt_wrong") as direct:
+        for n in range(MAX_FAILED_AUTHS):
+            spoofed = {"X-Forwarded-For": f"198.51.100.{n}"}
+            assert_error(direct.get("/jobs", headers=spoofed), 401, "not_authenticated")
+        spoofed = {"X-Forwarded-For": "198.51.100.200"}
+        assert_error(direct.get("/jobs", headers=spoofed), 429, "quota_exceeded")
 
 
 # --- event streams -----------------------------------------------------------------------------
@@ -211,7 +248,7 @@ def open_stream(client: httpx.Client, job_id: str) -> Iterator[httpx.Response]:
 
 
 def streams_in_health(server: ServerProcess) -> dict:
-    return httpx.get(f"{server.url}/health", timeout=30).json()["streams"]
+    return server.health()["streams"]
 
 
 def test_event_streams_are_capped_per_user_and_in_total(server):

@@ -1,5 +1,5 @@
 """What one user keeps stored is bounded, and old jobs go after the retention time, through a
-real server on SQLite and PostgreSQL.
+real server on SQLite, PostgreSQL and Ray.
 
 The server has a small budget (QRUNTIME_MAX_STORED_BYTES_PER_USER) and a retention time of a
 few seconds (QRUNTIME_JOB_RETENTION_DAYS), so both are seen at work within one test run.
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from security.database_servers import DATABASES, server_on
+from security.database_servers import BACKINGS, server_on
 from server_harness import ServerProcess
 from server_support import (
     assert_error,
@@ -31,7 +31,7 @@ PAD = 100_000
 RETENTION_SECONDS = 6.0
 
 
-@pytest.fixture(scope="module", params=DATABASES)
+@pytest.fixture(scope="module", params=BACKINGS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
@@ -39,7 +39,9 @@ def server(
         "QRUNTIME_MAX_STORED_BYTES_PER_USER": str(BUDGET),
         "QRUNTIME_JOB_RETENTION_DAYS": str(RETENTION_SECONDS / 86400),
     }
-    with server_on(request.param, tmp_path_factory, "budget", extra_env=env) as server:
+    with server_on(
+        request.param, tmp_path_factory, "budget", request=request, extra_env=env
+    ) as server:
         yield server
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -138,7 +139,7 @@ JOB = {
         ({}, True),
         ({"backend.name": "ibmq_lima"}, True),
         ({"backend.name": "ibmq_qasm_simulator"}, False),
-        ({"status": {"regexp": "^ERROR"}}, True),
+        ({"status": {"inq": ["ERROR_RUNNING_JOB"]}}, True),
         ({"or": [{"status": "QUEUED"}, {"status": {"inq": ["ERROR_RUNNING_JOB"]}}]}, True),
         ({"id": {"nin": ["j-2"]}}, False),
         ({"creationDate": {"lte": "2021-06-01T10:00:00.500000+00:00"}}, True),
@@ -155,6 +156,26 @@ def test_loopback_filters(where: dict, matches: bool) -> None:
 def test_an_unknown_loopback_operator_is_refused_by_name() -> None:
     with pytest.raises(loopback.InvalidFilterError, match="'near'"):
         loopback.matches({"status": {"near": "x"}}, JOB)
+
+
+@pytest.mark.parametrize(
+    ("where", "named"),
+    [
+        ({"status": {"near": "x"}}, "'near'"),
+        ({"name": {"regexp": "("}}, "not a valid pattern"),
+        ({"and": [{}, {"creationDate": {"gt": "soon"}}]}, "ISO 8601"),
+        ({"or": {"status": "QUEUED"}}, "must be a list"),
+        ({"id": {"inq": "j-2"}}, "must be a list"),
+        # a pattern never runs against a stored value: this one takes hours on a date
+        ({"creationDate": {"regexp": "(.*)*x"}}, "regexp is supported on"),
+    ],
+)
+def test_a_bad_filter_is_refused_with_no_job_to_match(where: dict, named: str) -> None:
+    """Before: the filter was only looked at job by job, so with no jobs it passed."""
+    with pytest.raises(loopback.InvalidFilterError, match=re.escape(named)):
+        loopback.check(where)
+    with pytest.raises(loopback.InvalidFilterError, match=re.escape(named)):
+        loopback.matches(where, JOB)
 
 
 def test_backend_names_of_that_era() -> None:

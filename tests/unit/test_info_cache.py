@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from qruntime.backends.info import BackendInfo
@@ -33,3 +36,32 @@ def test_an_unwritable_place_only_disables_the_cache(tmp_path: Path):
     cache.put(INFO)
     assert cache.get("fake_x") == INFO  # still remembered in memory
     assert InfoCache(None).get("fake_x") is None
+
+
+def test_the_list_of_snapshot_classes_is_kept_and_damage_is_a_miss(tmp_path: Path):
+    path = tmp_path / "infos.json"
+    assert InfoCache(path).devices() is None
+    InfoCache(path).put_devices([("FakeX", "fake_x"), ("FakeY", "fake_y")])
+    assert InfoCache(path).devices() == [("FakeX", "fake_x"), ("FakeY", "fake_y")]
+    path.with_name(f"devices-{path.name}").write_text("[[1]")
+    assert InfoCache(path).devices() is None
+    assert InfoCache(None).devices() is None
+
+
+def test_a_registry_from_the_cached_list_lists_devices_without_importing_the_provider(
+    tmp_path: Path,
+):
+    """Finding the snapshot classes imports qiskit-ibm-runtime, a second of every server start."""
+    probe = (
+        "import sys\n"
+        "from qruntime.backends.registry import build_default_registry\n"
+        "names = build_default_registry(gpu=False).names()\n"
+        "print(len(names), 'fake_manila' in names, 'qiskit_ibm_runtime' in sys.modules)\n"
+    )
+    env = {**os.environ, "QRUNTIME_CACHE_DIR": str(tmp_path)}
+    first = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    again = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+
+    count, manila, imported = first.stdout.split()
+    assert int(count) > 60 and manila == "True" and imported == "True", first.stderr
+    assert again.stdout.split() == [count, "True", "False"], again.stderr

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from qruntime.execution.jobs_root import JobsRoot
+from qruntime.execution.jobs_root import JobsRoot, unowned_workdir
 
 
 def test_a_gone_servers_directory_goes_and_an_older_servers_busy_one_stays(tmp_path: Path):
@@ -26,3 +27,23 @@ def test_a_gone_servers_directory_goes_and_an_older_servers_busy_one_stays(tmp_p
     root.close()
     again.close()
     assert not mine.exists()
+
+
+def test_job_directories_of_gone_servers_are_swept_at_start(tmp_path: Path):
+    """Directories of jobs that ran without a uid of their own (``qruntime-job-p<pid>-...``):
+    a dead server's go when the next server starts, a live one's stay."""
+    dead = tmp_path / "qruntime-job-p999999999-k3j2h1g0"
+    (dead / "left-behind.txt").parent.mkdir()
+    (dead / "left-behind.txt").write_text("1.8 GB, say")
+    alive = unowned_workdir(tmp_path)
+    (alive / "in-use.txt").write_text("a running job's file")
+    older_empty, older_busy = tmp_path / "qruntime-job-a1b2c3d4", tmp_path / "qruntime-job-z9y8x7w6"
+    older_empty.mkdir()
+    (older_busy / "file").parent.mkdir()
+    (older_busy / "file").write_text("x")
+
+    JobsRoot(tmp_path).close()  # what a server does at start
+
+    assert not dead.exists() and not older_empty.exists()
+    assert (alive / "in-use.txt").is_file() and (older_busy / "file").is_file()
+    assert alive.name.startswith(f"qruntime-job-p{os.getpid()}-")

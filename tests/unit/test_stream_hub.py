@@ -60,6 +60,27 @@ async def test_no_state_is_left_for_finished_jobs():
     assert hub._versions == {} and hub._waiters == {}
 
 
+async def test_a_change_is_not_missed_when_the_job_is_forgotten_between_snapshot_and_wait():
+    """The reader is busy reading the database (no waiter registered) while the job ends:
+    notified, then forgotten. Its next wait must not sleep through that."""
+    hub = StreamHub()
+    fresh = hub.watch("j1")  # snapshot before the job was ever stamped
+    hub.notify("j1")
+    seasoned = hub.watch("j1")  # snapshot holding a stamp
+    hub.notify("j1")
+    hub.forget("j1")
+    assert await fresh.wait(timeout=0.01) is True and fresh.state_changed
+    assert await seasoned.wait(timeout=0.01) is True and seasoned.state_changed
+    # Forgotten, then woken again: the new stamp never repeats the one a reader holds.
+    hub.notify("j2")
+    held = hub.watch("j2")
+    hub.forget("j2")
+    hub.notify("j2")
+    assert await held.wait(timeout=0.01) is True
+    held.snapshot()
+    assert await held.wait(timeout=0.01) is False
+
+
 def _interims(*seqs: int, size: int = 10) -> list[StoredInterim]:
     now = datetime.now(UTC)
     return [StoredInterim("j1", seq, "x" * size, now) for seq in seqs]

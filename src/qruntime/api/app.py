@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from qruntime import __version__
 from qruntime.api.body_gate import BodyGate
 from qruntime.api.errors import install_error_handlers
-from qruntime.api.routers import backends, environment, health, jobs, programs, stream, users
+from qruntime.api.routers import (
+    backends,
+    environment,
+    health,
+    jobs,
+    programs,
+    sessions,
+    stream,
+    users,
+)
 from qruntime.api.url_text import UrlTextGuard
 from qruntime.compat import install_compat
 from qruntime.service.container import Services
@@ -52,7 +61,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         limit=body_limit,
     )
     app.add_middleware(UrlTextGuard)  # outermost: before any token is looked up
-    for module in (health, programs, jobs, stream, backends, environment, users):
+    for module in (health, programs, jobs, sessions, stream, backends, environment, users):
         app.include_router(module.router)
     install_compat(app)
     install_dashboard(app)

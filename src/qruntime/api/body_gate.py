@@ -4,7 +4,8 @@ A request without a valid token may send a few KiB (a sign-in form, a token exch
 with a valid token may send up to the server's body limit. A declared ``Content-Length`` over
 the caller's limit is refused before a byte of the body is read; a chunked body is cut off
 once it passes it. Refusals close the connection, so an unread body is never drained.
-Pure ASGI: the JSON API, the dashboard and compatibility routes all sit behind it.
+Pure ASGI: the JSON API, the dashboard and compatibility routes all sit behind it. Each
+request (and websocket) counts at most one failed authentication, however often it is looked up.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qruntime.api.errors import error_response
 from qruntime.domain.errors import NotAuthenticatedError, QuotaExceededError
+from qruntime.service.auth_failures import one_request
 from qruntime.service.principal import Principal
 from qruntime.web.credentials import GATE_PRINCIPAL, header_credentials
 
@@ -32,9 +34,16 @@ class BodyGate:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":
+            with one_request():
+                await self.app(scope, receive, send)
+        elif scope["type"] == "http":
+            with one_request():
+                await self._gate(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def _gate(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length", b"")
         if not (headers.get(b"transfer-encoding") or (length.isdigit() and int(length) > 0)):

@@ -61,6 +61,7 @@ _FRAMEWORK_CODES: dict[int, str] = {
     405: "method_not_allowed",
     413: "too_large",
     422: "bad_request",
+    503: "unavailable",
 }
 
 _SUMMARIES = {
@@ -75,6 +76,7 @@ _SUMMARIES = {
     422: "The request has the wrong shape; `problems` says where.",
     429: "A quota or limit is reached (queued jobs, open streams, stored bytes, failed "
     "authentications); the message names it.",
+    503: "This replica cannot serve now: its database cannot be reached.",
 }
 
 

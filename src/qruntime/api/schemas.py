@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from qruntime.domain.instances import instance_crn
 from qruntime.domain.job import JobReason, JobStatus
 from qruntime.domain.text import decode_stored_json, text_problem
 from qruntime.storage import (
@@ -110,6 +111,9 @@ class JobCreate(_Request):
         description="What the job reserves: `cpus`, `memory_bytes`, `gpus` (the program's "
         "`spec.resources`, else one CPU); the Ray executor places the job by it.",
     )
+    session_id: str | None = Field(
+        default=None, max_length=100, description="A session or batch of yours to join."
+    )
 
 
 class JobPublic(BaseModel):
@@ -131,6 +135,7 @@ class JobPublic(BaseModel):
     waiting_reason: str | None = Field(
         default=None, description="Why a QUEUED job does not start now, when one is known."
     )
+    session_id: str | None = Field(default=None, description="Its session or batch, if any.")
 
     @classmethod
     def of(cls, job: StoredJob, waiting_reason: str | None = None) -> JobPublic:
@@ -151,6 +156,7 @@ class JobPublic(BaseModel):
             interim_count=job.interim_count,
             resources=decode_stored_json(job.resources) if job.resources else None,
             waiting_reason=waiting_reason,
+            session_id=job.session_id,
         )
 
 
@@ -181,10 +187,18 @@ class UserPublic(BaseModel):
     name: str
     role: str
     creation_date: str
+    instance: str = Field(
+        description="The user's instance CRN (qiskit-ibm-runtime's `instance`, docs/compat.md)."
+    )
 
     @classmethod
     def of(cls, user: StoredUser) -> UserPublic:
-        return cls(name=user.name, role=user.role, creation_date=iso(user.created_at) or "")
+        return cls(
+            name=user.name,
+            role=user.role,
+            creation_date=iso(user.created_at) or "",
+            instance=instance_crn(user.id),
+        )
 
 
 class UsersPublic(BaseModel):
@@ -309,7 +323,16 @@ class ReplicaPublic(BaseModel):
         )
 
 
+class HealthPublic(BaseModel):
+    """What anyone may know: whether this replica serves (for a load balancer), its version."""
+
+    status: str = Field(description="`ok` (a replica that cannot serve answers 503).")
+    version: str
+
+
 class Health(BaseModel):
+    """The whole health report, for an admin's token."""
+
     status: str
     version: str
     database: str

@@ -1,25 +1,22 @@
 """Named backends: the ideal Aer simulator and noisy simulators of real device snapshots."""
 
-from qruntime.backends.info import BackendInfo
-from qruntime.backends.registry import (
-    GPU_SIMULATOR,
-    IDEAL_SIMULATOR,
-    BackendEntry,
-    BackendRegistry,
-    build_default_registry,
-    default_registry,
-    get_backend,
-)
-from qruntime.backends.requirements import check_backend_requirements
+from __future__ import annotations
 
-__all__ = [
-    "GPU_SIMULATOR",
-    "IDEAL_SIMULATOR",
-    "BackendEntry",
-    "BackendInfo",
-    "BackendRegistry",
-    "build_default_registry",
-    "check_backend_requirements",
-    "default_registry",
-    "get_backend",
-]
+from qruntime.lazy_exports import lazy_exports
+
+_SOURCES = {
+    "info": ("BackendInfo",),
+    "names": ("GPU_SIMULATOR", "IDEAL_SIMULATOR"),
+    "registry": (
+        "BackendEntry",
+        "BackendRegistry",
+        "build_default_registry",
+        "default_registry",
+        "get_backend",
+    ),
+    "requirements": ("check_backend_requirements",),
+}
+
+__all__ = sorted(name for names in _SOURCES.values() for name in names)
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _SOURCES)

@@ -34,6 +34,22 @@ class InfoCache:
             infos[info.name] = info
             self._save(infos)
 
+    def devices(self) -> list[tuple[str, str]] | None:
+        """(class name, backend name) of each device snapshot, as :meth:`put_devices` saved."""
+        try:
+            raw = json.loads(self._devices_path().read_text())  # type: ignore[union-attr]
+            return [(str(class_name), str(name)) for class_name, name in raw]
+        except (AttributeError, OSError, ValueError, TypeError):
+            return None
+
+    def put_devices(self, devices: list[tuple[str, str]]) -> None:
+        """Remember the snapshot classes: finding them imports qiskit-ibm-runtime (a second)."""
+        if self.path is not None:
+            self._write(self._devices_path(), [list(device) for device in devices])
+
+    def _devices_path(self) -> Path | None:
+        return None if self.path is None else self.path.with_name(f"devices-{self.path.name}")
+
     def _load(self) -> dict[str, BackendInfo]:
         if self._infos is None:
             self._infos = {}
@@ -46,14 +62,18 @@ class InfoCache:
         return self._infos
 
     def _save(self, infos: dict[str, BackendInfo]) -> None:
-        if self.path is None:
-            return
+        if self.path is not None:
+            self._write(self.path, {name: info.to_json() for name, info in infos.items()})
+
+    @staticmethod
+    def _write(path: Path, value: object) -> None:
+        """Atomically, so that a reader never sees half a file; a failure means no cache."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".backend-infos-")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".backend-infos-")
             with os.fdopen(fd, "w") as handle:
-                json.dump({name: info.to_json() for name, info in infos.items()}, handle)
-            os.replace(tmp, self.path)
+                json.dump(value, handle)
+            os.replace(tmp, path)
         except OSError:
             pass
 

@@ -15,10 +15,9 @@ from qiskit.providers import BackendV2
 
 from qruntime.backends.info import BackendInfo
 from qruntime.backends.info_cache import InfoCache, default_info_cache
+from qruntime.backends.names import GPU_SIMULATOR, IDEAL_SIMULATOR
 from qruntime.domain.errors import UnknownBackendError
 
-IDEAL_SIMULATOR = "aer_simulator"
-GPU_SIMULATOR = "aer_simulator_gpu"
 _FAKE_PROVIDER = "qiskit_ibm_runtime.fake_provider"
 
 
@@ -121,16 +120,26 @@ def _fake_device_entry(class_name: str, name: str, cache: InfoCache) -> BackendE
 
 
 def _fake_device_entries(cache: InfoCache) -> list[BackendEntry]:
-    """One entry per device snapshot class; names come from the class, so nothing is loaded yet."""
+    """One entry per device snapshot class; names come from the class (or the cache's list of
+    them), so nothing is loaded yet."""
+    devices = cache.devices()
+    if devices is None:
+        devices = _snapshot_classes()
+        cache.put_devices(devices)
+    return [_fake_device_entry(class_name, name, cache) for class_name, name in devices]
+
+
+def _snapshot_classes() -> list[tuple[str, str]]:
+    """(class name, backend name) of each device snapshot the installed provider has."""
     provider = importlib.import_module(_FAKE_PROVIDER)
     snapshot_base = importlib.import_module(f"{_FAKE_PROVIDER}.fake_backend").FakeBackendV2
-    entries = {}
+    found: dict[str, str] = {}
     for class_name in dir(provider):
         cls = getattr(provider, class_name)
         name = getattr(cls, "backend_name", None)
         if isinstance(cls, type) and issubclass(cls, snapshot_base) and isinstance(name, str):
-            entries.setdefault(name, _fake_device_entry(class_name, name, cache))
-    return list(entries.values())
+            found.setdefault(name, class_name)
+    return [(class_name, name) for name, class_name in found.items()]
 
 
 def gpu_available() -> bool:

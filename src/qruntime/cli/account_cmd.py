@@ -28,6 +28,8 @@ account = typer.Typer(
     no_args_is_help=True,
 )
 
+#: Seconds ``show`` waits for the server to name the account's instance.
+INSTANCE_TIMEOUT = 5.0
 #: Characters of a token shown by ``list`` and ``show``: enough to tell tokens apart.
 TOKEN_PREFIX_CHARS = 8
 
@@ -96,18 +98,34 @@ def show(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """One account: its URL, whether it is the default, the start of its token."""
+    """One account: its URL, whether it is the default, the start of its token, and the
+    instance CRN the server gives its user (for qiskit-ibm-runtime, docs/compat.md)."""
     found = load_account_config(name)
     default = default_account_name()
+    instance, problem = _instance_of(found)
     if as_json:
-        typer.echo(json.dumps(_account_json(found, default), indent=2))
+        shown = _account_json(found, default) | {"instance": instance}
+        typer.echo(json.dumps(shown, indent=2))
         return
     typer.echo(
         f"name:    {found.name}{' (default)' if found.name == default else ''}\n"
         f"url:     {found.url}\n"
         f"token:   {_token_prefix(found.token)}\n"
+        f"instance: {instance or f'unknown ({problem})'}\n"
         f"file:    {accounts_file()}"
     )
+
+
+def _instance_of(found: Account) -> tuple[str | None, str | None]:
+    """The account's instance CRN as its server says, or None and why the server did not."""
+    try:
+        user = RuntimeService(found.url, found.token, timeout=INSTANCE_TIMEOUT).current_user()
+    except Exception as exc:  # any failure to ask is shown, never fatal to ``show``
+        return None, f"the server did not say: {exc}"
+    instance = user.get("instance")
+    if not isinstance(instance, str):
+        return None, "the server names no instance (a qruntime older than this client)"
+    return instance, None
 
 
 @account.command("use")

@@ -26,6 +26,7 @@ from qruntime.cli import (
     run_cmd,
     run_local_cmd,
     serve_cmd,
+    sessions_cmd,
     update_cmd,
     upload_cmd,
 )
@@ -86,6 +87,7 @@ app.command("job")(job_cmd.job)
 app.command("result")(result_cmd.result)
 app.command("logs")(logs_cmd.logs)
 app.command("cancel")(cancel_cmd.cancel)
+app.add_typer(sessions_cmd.sessions)
 # Backends, accounts, users; local runs and the server itself.
 app.command("backends")(backends_cmd.backends)
 app.command("environment")(environment_cmd.environment)

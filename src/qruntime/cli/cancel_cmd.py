@@ -22,7 +22,7 @@ def cancel(
         job = find_job(service, job_id)
         job.cancel()
         reason = f" ({job.reason})" if job.reason else ""
-        status = job.status().name
+        status = job.status_name()
         if status == "RUNNING":  # another replica runs it and has not stopped it yet
             reason = " (cancel requested; it ends CANCELLED once its server stops it)"
         typer.echo(f"job {job_id}: {status}{reason}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import typer
-from qiskit.providers import JobStatus
 
 from qruntime.cli import exit_codes
 from qruntime.cli.values import value_json, value_text
@@ -14,8 +13,8 @@ from qruntime.client import RuntimeJob
 
 def report_outcome(job: RuntimeJob, *, as_json: bool) -> int:
     """Print a finished job's result (exit 0) or its error message (exit 1)."""
-    status = job.status()
-    if status is JobStatus.DONE:
+    status = job.status_name()
+    if status == "DONE":
         value = job.result()
         if as_json:
             typer.echo(json.dumps({"type": "result", "data": value_json(value)}))
@@ -24,9 +23,9 @@ def report_outcome(job: RuntimeJob, *, as_json: bool) -> int:
         return exit_codes.OK
     message = job.error_message() or ""
     if as_json:
-        line = {"type": "error", "status": status.name, "reason": job.reason, "message": message}
+        line = {"type": "error", "status": status, "reason": job.reason, "message": message}
         typer.echo(json.dumps(line))
-    what = "failed" if status is JobStatus.ERROR else "was cancelled"
+    what = "failed" if status == "ERROR" else "was cancelled"
     typer.echo(f"error: job {job.job_id()} {what} ({job.reason}):\n{message}", err=True)
     return exit_codes.JOB_FAILED
 

@@ -24,7 +24,7 @@ def result(
     """Wait for a job and print its result. Exit status as for `qruntime run`."""
     with connect(url, token) as service:
         job = find_job(service, job_id)
-        status = job.status().name
+        status = job.status_name()
         if status not in _FINAL:
             typer.echo(f"waiting for job {job_id} ({status})...", err=True)
             try:

@@ -9,12 +9,11 @@ from typing import Annotated
 
 import typer
 
-from qruntime.backends import IDEAL_SIMULATOR
+from qruntime.backends.names import IDEAL_SIMULATOR
 from qruntime.cli import exit_codes
 from qruntime.cli.render import event_json_line, print_event
 from qruntime.domain.errors import QRuntimeError
 from qruntime.domain.events import JobEvent, ResultEvent
-from qruntime.service import local_run
 
 
 def run_local(
@@ -40,6 +39,8 @@ def run_local(
 
     Metadata defaults to the .json beside SOURCE; inputs are checked as the server checks them.
     """
+    from qruntime.service import local_run  # the executor and qiskit: only this command needs them
+
     try:
         program = local_run.LocalProgram.from_files(source, metadata)
         request = local_run.prepare_local_job(
@@ -64,6 +65,8 @@ def run_local(
 
 
 async def _run(request, emit) -> JobEvent | None:
+    from qruntime.service import local_run
+
     last = None
     async for event in local_run.run_local(request):
         emit(event)

@@ -75,6 +75,13 @@ def serve(
         Path | None,
         typer.Option(help="PEM private key of --tls-cert. [env QRUNTIME_TLS_KEYFILE]"),
     ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Proxies whose X-Forwarded-For/-Proto are believed: addresses or networks, "
+            "comma-separated, or '*'. [env QRUNTIME_FORWARDED_ALLOW_IPS; default none]"
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the qruntime server until interrupted (Ctrl-C)."""
@@ -95,6 +102,7 @@ def serve(
         "ray_address": ray_address,
         "tls_certfile": tls_cert,
         "tls_keyfile": tls_key,
+        "forwarded_allow_ips": forwarded_allow_ips,
     }
     try:
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})
@@ -123,14 +131,22 @@ def serve(
     if settings.port == 0:  # the kernel chose the port: clients and the lock need the real one
         settings = settings.model_copy(update={"port": listener.getsockname()[1]})
         locks.describe(settings.public_url)
+    from qruntime.service.container import Services
+
+    services = Services.build(settings)
+    services.locks = locks  # held since before the port was bound; released below
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, services=services),
         host=settings.host,
         port=settings.port,
         log_level=log_level.lower(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         ssl_certfile=settings.tls_certfile,
         ssl_keyfile=settings.tls_keyfile,
+        # Forwarded headers only from the proxies named (none by default): anyone else could
+        # claim any address and dodge the per-address limit on failed authentications.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
     )
     try:
         uvicorn.Server(config).run(sockets=[listener])

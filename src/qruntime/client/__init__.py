@@ -31,6 +31,7 @@ from qruntime.client.job import RuntimeJob
 from qruntime.client.program import ParameterNamespace, ProgramParameters, RuntimeProgram
 from qruntime.client.provider import Provider, load_account
 from qruntime.client.service import BackendInfo, RuntimeService
+from qruntime.client.sessions import SessionInfo, SessionJobInfo
 
 __all__ = [
     "Account",
@@ -63,5 +64,7 @@ __all__ = [
     "RuntimeServerError",
     "RuntimeService",
     "RuntimeValidationError",
+    "SessionInfo",
+    "SessionJobInfo",
     "load_account",
 ]

@@ -11,10 +11,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from weakref import WeakSet
-
-from qiskit.providers import JobStatus
 
 from qruntime.client.exceptions import (
     RuntimeInvalidStateError,
@@ -32,17 +30,13 @@ from qruntime.client.stream import (
 from qruntime.client.transport import ApiClient
 from qruntime.client.wire import Decoder, decode_text, decode_value, parse_date
 
-__all__ = ["STATUS_MAP", "RuntimeJob"]
+if TYPE_CHECKING:
+    from qiskit.providers import JobStatus
+
+__all__ = ["RuntimeJob"]
 
 logger = logging.getLogger("qruntime.client")
 
-STATUS_MAP: dict[str, JobStatus] = {
-    "QUEUED": JobStatus.QUEUED,
-    "RUNNING": JobStatus.RUNNING,
-    "DONE": JobStatus.DONE,
-    "ERROR": JobStatus.ERROR,
-    "CANCELLED": JobStatus.CANCELLED,
-}
 _FINAL = frozenset({"DONE", "ERROR", "CANCELLED"})
 
 InterimCallback = Callable[[str, Any], None]
@@ -99,14 +93,21 @@ class RuntimeJob:
 
     def status(self) -> JobStatus:
         """Current status, fetched from the server unless the job already reached a final one."""
+        from qiskit.providers import JobStatus  # qiskit's import costs a second; not every use
+
+        name = self.status_name()
+        return JobStatus[name] if name in JobStatus.__members__ else JobStatus.INITIALIZING
+
+    def status_name(self) -> str:
+        """The server's name of the current status (``QUEUED`` ... ``CANCELLED``), as
+        :meth:`status` fetches it, without importing qiskit."""
         if self._status not in _FINAL:
             self._update(self._api.get_json(f"/jobs/{self._job_id}", resource="job"))
-        return STATUS_MAP.get(self._status, JobStatus.INITIALIZING)
+        return self._status
 
     def error_message(self) -> str | None:
         """The server's account of a failure or cancellation; None while fine or done."""
-        status = self.status()
-        if status not in (JobStatus.ERROR, JobStatus.CANCELLED):
+        if self.status_name() not in ("ERROR", "CANCELLED"):
             return None
         return self._error_message or f"job {self._job_id} {self._status} ({self._reason})"
 
@@ -245,6 +246,8 @@ class RuntimeJob:
         self.creation_date: dt.datetime | None = parse_date(body.get("creation_date"))
         self.start_date: dt.datetime | None = parse_date(body.get("start_date"))
         self.end_date: dt.datetime | None = parse_date(body.get("end_date"))
+        #: The session or batch the job was submitted in (``RuntimeService.session``).
+        self.session_id: str | None = body.get("session_id")
         self._interim_count = int(body.get("interim_count") or 0)
         if self._status not in _FINAL:
             self._reason = body.get("reason")

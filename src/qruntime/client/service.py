@@ -17,6 +17,7 @@ from qruntime.accounts import save_account as _save_account
 from qruntime.client.exceptions import RuntimeInvalidInputsError
 from qruntime.client.job import RuntimeJob
 from qruntime.client.program import ParameterNamespace, RuntimeProgram
+from qruntime.client.sessions import SessionCalls, SessionInfo
 from qruntime.client.stream import JobEventStream, StreamFollower, StreamOptions
 from qruntime.client.transport import ApiClient
 from qruntime.client.uploads import (
@@ -247,8 +248,10 @@ class RuntimeService:
         result_decoder: Decoder | None = None,
         *,
         max_execution_time: int | None = None,
+        session_id: str | None = None,
     ) -> RuntimeJob:
-        """Start a job; ``callback(job_id, interim_result)`` gets each interim result."""
+        """Start a job (in your session or batch ``session_id``, on its backend);
+        ``callback(job_id, interim_result)`` gets each interim result."""
         if isinstance(inputs, ParameterNamespace):
             inputs.validate()
             inputs = inputs.to_dict()
@@ -260,6 +263,8 @@ class RuntimeService:
             "inputs": _encode_inputs(inputs),
             "max_execution_time": max_execution_time,
         }
+        if session_id is not None:
+            body["session_id"] = session_id
         response = self._api.request("POST", "/jobs", resource="program", json=body)
         job = self._job(response.json(), result_decoder)
         if callback is not None:
@@ -296,6 +301,32 @@ class RuntimeService:
 
     def delete_job(self, job_id: str) -> None:
         self._api.request("DELETE", f"/jobs/{job_id}", resource="job")
+
+    # --- sessions and batches -----------------------------------------------------------
+
+    def open_session(
+        self, mode: str = "session", backend: str = DEFAULT_BACKEND, max_time: int | None = None
+    ) -> SessionInfo:
+        """A new session (``mode="session"``: one job after another) or batch; pass its id to
+        :meth:`run` as ``session_id``. ``max_time`` counts from its first job's start."""
+        return SessionCalls(self._api).open(mode, backend, max_time)
+
+    def session(self, session_id: str) -> SessionInfo:
+        """One of your sessions or batches, with its jobs in submission order."""
+        return SessionCalls(self._api).get(session_id)
+
+    def sessions(self, limit: int | None = 10, skip: int = 0) -> list[SessionInfo]:
+        """Your sessions and batches (admins: everyone's), newest first; None: the latest
+        1000."""
+        return SessionCalls(self._api).list(min(limit or 1000, 1000), skip)[0]
+
+    def close_session(self, session_id: str) -> SessionInfo:
+        """Accept no new jobs; those queued and running still run."""
+        return SessionCalls(self._api).end(session_id, "close")
+
+    def cancel_session(self, session_id: str) -> SessionInfo:
+        """Accept no new jobs and cancel its queued and running ones."""
+        return SessionCalls(self._api).end(session_id, "cancel")
 
     def backends(self) -> list[BackendInfo]:
         body = self._api.get_json("/backends")

@@ -1,88 +1,56 @@
 """Domain model: program names, metadata, sources, inputs and the error tree."""
 
-from qruntime.domain.errors import (
-    BackendError,
-    BackendRequirementsError,
-    DuplicateError,
-    ForbiddenError,
-    InvalidInputsError,
-    InvalidMetadataError,
-    InvalidSourceError,
-    InvalidStateError,
-    NotAuthenticatedError,
-    NotFoundError,
-    Problem,
-    QRuntimeError,
-    SerializationError,
-    TooLargeError,
-    UnknownBackendError,
-    ValidationFailed,
-)
-from qruntime.domain.events import (
-    CancelledEvent,
-    ErrorEvent,
-    InterimEvent,
-    JobEvent,
-    LogEvent,
-    ResultEvent,
-    TerminalEvent,
-)
-from qruntime.domain.inputs import inputs_validator, validate_inputs
-from qruntime.domain.job import JobReason, JobStatus
-from qruntime.domain.metadata import (
-    DEFAULT_MAX_EXECUTION_TIME_CEILING,
-    DEFAULT_SCHEMA_DIALECT,
-    BackendRequirements,
-    ProgramMetadata,
-    ProgramSpec,
-    load_metadata,
-)
-from qruntime.domain.naming import (
-    MAX_PROGRAM_NAME_LENGTH,
-    check_program_name,
-    module_to_program_name,
-    program_name_to_module,
-)
-from qruntime.domain.source import DEFAULT_MAX_SOURCE_BYTES, check_program_source
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_MAX_EXECUTION_TIME_CEILING",
-    "DEFAULT_MAX_SOURCE_BYTES",
-    "DEFAULT_SCHEMA_DIALECT",
-    "MAX_PROGRAM_NAME_LENGTH",
-    "BackendError",
-    "BackendRequirements",
-    "BackendRequirementsError",
-    "CancelledEvent",
-    "DuplicateError",
-    "ErrorEvent",
-    "ForbiddenError",
-    "InterimEvent",
-    "InvalidInputsError",
-    "InvalidMetadataError",
-    "InvalidSourceError",
-    "InvalidStateError",
-    "JobEvent",
-    "JobReason",
-    "JobStatus",
-    "LogEvent",
-    "NotAuthenticatedError",
-    "NotFoundError",
-    "Problem",
-    "ProgramMetadata",
-    "ProgramSpec",
-    "QRuntimeError",
-    "ResultEvent",
-    "SerializationError",
-    "TerminalEvent",
-    "TooLargeError",
-    "UnknownBackendError",
-    "ValidationFailed",
-    "check_program_name",
-    "check_program_source",
-    "inputs_validator",
-    "load_metadata",
-    "module_to_program_name",
-    "program_name_to_module",
-    "validate_inputs",
-]
+from qruntime.lazy_exports import lazy_exports
+
+_SOURCES = {
+    "errors": (
+        "BackendError",
+        "BackendRequirementsError",
+        "DuplicateError",
+        "ForbiddenError",
+        "InvalidInputsError",
+        "InvalidMetadataError",
+        "InvalidSourceError",
+        "InvalidStateError",
+        "NotAuthenticatedError",
+        "NotFoundError",
+        "Problem",
+        "QRuntimeError",
+        "SerializationError",
+        "TooLargeError",
+        "UnknownBackendError",
+        "ValidationFailed",
+    ),
+    "events": (
+        "CancelledEvent",
+        "ErrorEvent",
+        "InterimEvent",
+        "JobEvent",
+        "LogEvent",
+        "ResultEvent",
+        "TerminalEvent",
+    ),
+    "inputs": ("inputs_validator", "validate_inputs"),
+    "job": ("JobReason", "JobStatus"),
+    "metadata": (
+        "DEFAULT_MAX_EXECUTION_TIME_CEILING",
+        "DEFAULT_SCHEMA_DIALECT",
+        "BackendRequirements",
+        "ProgramMetadata",
+        "ProgramSpec",
+        "load_metadata",
+    ),
+    "naming": (
+        "MAX_PROGRAM_NAME_LENGTH",
+        "check_program_name",
+        "module_to_program_name",
+        "program_name_to_module",
+    ),
+    "source": ("DEFAULT_MAX_SOURCE_BYTES", "check_program_source"),
+}
+
+__all__ = sorted(name for names in _SOURCES.values() for name in names)
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _SOURCES)

@@ -41,3 +41,5 @@ class JobReason(StrEnum):
     CANCELLED_BY_USER = "CANCELLED BY USER"
     #: The server stopped while the job was running.
     INTERRUPTED = "INTERRUPTED"
+    #: Its session or batch reached its ``max_time`` before the job could start.
+    SESSION_ENDED = "SESSION ENDED"

@@ -57,19 +57,15 @@ class JobResources:
             raise ValueError("resources.cpus: a job needs some CPU (or a GPU)")
         return cls(**values)
 
-    def merged_over(self, defaults: JobResources | None) -> JobResources:
-        """This request; what it leaves at the default comes from ``defaults``."""
-        if defaults is None:
-            return self
-        base = JobResources()
-        return JobResources(
-            **{
-                name: getattr(self, name)
-                if getattr(self, name) != getattr(base, name)
-                else getattr(defaults, name)
-                for name in _RAY_NAMES
-            }
-        )
+    @classmethod
+    def requested(
+        cls, asked: Mapping[str, Any] | None, defaults: Mapping[str, Any] | None
+    ) -> JobResources:
+        """A job's reservation: each resource it names, the program's default for the others
+        (a job may ask for less than the default too); ``ValueError`` as :meth:`from_json`."""
+        if asked is not None and not isinstance(asked, Mapping):
+            return cls.from_json(asked)  # raises, saying what it must be
+        return cls.from_json({**(defaults or {}), **(asked or {})})
 
     def ray_bundle(self) -> dict[str, float]:
         """The request as a Ray resource bundle (zero amounts left out, as Ray wants)."""

@@ -20,6 +20,10 @@ class JobEventSink(Protocol):
         else decided it); the caller then stops the job.
         """
 
+    async def begin(self, job_id: str, node: str) -> bool:
+        """Record that ``node`` starts the job; False when another one did already, or the job
+        is not running any more: then it must not be started (a job runs once)."""
+
     async def record_outcome(self, job_id: str, event: TerminalEvent) -> bool:
         """Store an outcome the executor decided (the job's node was lost); False if it ended."""
 

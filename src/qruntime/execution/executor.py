@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 from qruntime.domain.events import JobEvent
@@ -25,6 +25,9 @@ class Executor(ABC):
     #: Whether :meth:`adopt` can follow a job another replica started; if not, a replica that
     #: finds such an orphan ends it at once, without taking it over first.
     can_adopt: ClassVar[bool] = False
+    #: A claimed job waits for :meth:`reserve` (a place on the cluster) before it starts: it
+    #: stays QUEUED, held by the replica, until then.
+    places_before_start: ClassVar[bool] = False
 
     @abstractmethod
     def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:
@@ -38,7 +41,7 @@ class Executor(ABC):
         """Stop a running job (it ends with ``CANCELLED BY USER``); False if it is not running."""
 
     async def adopt(
-        self, request: JobRequest, *, recorded_seq: int
+        self, request: JobRequest, *, recorded_seq: int, started_on: str | None = None
     ) -> AsyncIterator[JobEvent] | None:
         """Take over a job that a replica now gone (its lease expired) started on this executor.
 
@@ -47,14 +50,26 @@ class Executor(ABC):
         adopting replica records them and closing the iterator stops the job. An executor
         whose jobs store their own events may yield only what is left to store, or nothing:
         an iterator that ends without a terminal event leaves the job's row as it is.
+        ``started_on``: where the job's start was recorded (a Ray node's id), if it was.
         Return None when the job cannot be followed (the default: a local worker dies with
         the replica that started it); the job then ends ERROR / INTERRUPTED.
         """
         return None
 
-    def fits_now(self, resources: JobResources) -> bool:
-        """Whether a job asking for ``resources`` could be placed now (else it stays QUEUED)."""
-        return True
+    async def reserve(self, request: JobRequest) -> None:  # noqa: B027 - optional hook
+        """Wait for a place for the job (its resources held for it); :meth:`run` then starts
+        it there. Only called where ``places_before_start``."""
+
+    async def unreserve(self, job_id: str) -> None:  # noqa: B027 - optional hook
+        """Give up a place :meth:`reserve` is waiting for or got, unless the job started."""
+
+    def room(self) -> Callable[[JobResources], bool]:
+        """For one claim: whether a job asking for ``resources`` could be placed now (else it
+        stays QUEUED), counting the jobs it said yes to before as placed."""
+        return lambda resources: True
+
+    def taken(self, resources: JobResources) -> None:  # noqa: B027 - optional hook
+        """A claimed job will take ``resources``: later claims count them as used."""
 
     def unsatisfiable(self, resources: JobResources) -> str | None:
         """Why no machine of this executor could ever run a job asking for ``resources``."""

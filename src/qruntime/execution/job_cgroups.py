@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from qruntime.execution.pids import pid_alive
+
 log = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -234,23 +236,13 @@ def _remove_stale(directory: Path) -> None:
     """Parents (and their job cgroups) left by servers that are gone."""
     for entry in directory.glob(f"{PARENT_PREFIX}*"):
         pid = entry.name.removeprefix(PARENT_PREFIX).removeprefix("server-").split("-")[0]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or pid_alive(int(pid)):
             continue
         for child in entry.iterdir():
             if child.is_dir():
                 _remove(child, wait=0.0)
         with contextlib.suppress(OSError):
             remove_cgroup(entry)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _remove(path: Path, wait: float = REMOVE_WAIT_SECONDS) -> None:

@@ -51,6 +51,7 @@ def enter_job_root(
     if _minimal_dev(new_root):  # GPU libraries read the PCI topology from /sys
         _bind("/sys", _inside(new_root, "/sys"))
     _scratch(new_root, workdir, uid, scratch_bytes)
+    _uncover(new_root, visible_paths(exposed))
     Path(new_root, "proc").mkdir(exist_ok=True)
     os.chdir(new_root)
     linux.mount(new_root, "/", None, linux.MS_MOVE)
@@ -140,6 +141,19 @@ def _scratch(root: str, workdir: str, uid: int | None, size: int) -> None:
         linux.mount(str(source), str(target), None, linux.MS_BIND)
     linux.umount(staging, linux.MNT_DETACH)
     Path(staging).rmdir()
+
+
+def _uncover(root: str, visible: list[str]) -> None:
+    """Bring back, read-only, what the scratch tmpfs covered: a Python or venv that lives in
+    ``/tmp`` (a fresh clone there) must stay readable, and its binds are not the job's to
+    write (:func:`_read_only_but` leaves everything under the scratch places writable)."""
+    scratch = [where for where, _ in SCRATCH_DIRS.values()]
+    for source in visible:
+        if any(_under(source, where) for where in scratch):
+            target = _inside(root, source)
+            _bind(source, target)
+            read_only = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
+            linux.mount(None, target, None, read_only | linux.MS_NOSUID | linux.MS_NODEV)
 
 
 def _read_only_but(writable: tuple[str, ...]) -> None:

@@ -3,6 +3,9 @@
 Named ``qruntime-jobs-p<pid>-<random>`` and held with an ``flock`` while the server lives; a
 server that starts removes those whose lock nobody holds (their server is gone) and empty ones
 of the older, unlocked kind, so that no ``qruntime-jobs-*`` pile up in the temporary directory.
+A job that runs without a uid of its own has a directory ``qruntime-job-p<pid>-<random>`` beside
+them (:func:`unowned_workdir`): those whose server pid is gone are removed too, and empty ones
+of the older kind without a pid.
 """
 
 from __future__ import annotations
@@ -15,9 +18,20 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from qruntime.execution.pids import pid_alive
+
 PREFIX = "qruntime-jobs-"
 #: This kind's names; an older server's are the prefix and mkdtemp's 8 characters, no hyphen.
 _LOCKED_NAME = re.compile(rf"^{PREFIX}p\d+-[a-z0-9_]+$")
+#: A job directory made without a uid, named by its server's pid, and the older kind.
+WORKDIR_PREFIX = "qruntime-job-"
+_WORKDIR_NAME = re.compile(rf"^{WORKDIR_PREFIX}p(\d+)-[a-z0-9_]+$")
+_OLDER_WORKDIR_NAME = re.compile(rf"^{WORKDIR_PREFIX}[a-z0-9_]{{8}}$")
+
+
+def unowned_workdir(parent: Path | None) -> Path:
+    """A job directory for a job without a uid of its own, named by this server's pid."""
+    return Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}p{os.getpid()}-", dir=parent))
 
 
 class JobsRoot:
@@ -48,6 +62,7 @@ class JobsRoot:
 
 
 def remove_stale(parent: Path) -> None:
+    _remove_stale_workdirs(parent)
     for entry in parent.glob(f"{PREFIX}*"):
         if not entry.is_dir() or entry.is_symlink():
             continue
@@ -66,3 +81,17 @@ def remove_stale(parent: Path) -> None:
         finally:
             os.close(fd)
         shutil.rmtree(entry, ignore_errors=True)
+
+
+def _remove_stale_workdirs(parent: Path) -> None:
+    """Job directories of servers that are gone; of the older kind, only empty ones."""
+    for entry in parent.glob(f"{WORKDIR_PREFIX}*"):
+        if not entry.is_dir() or entry.is_symlink():
+            continue
+        named = _WORKDIR_NAME.match(entry.name)
+        if named is not None:
+            if not pid_alive(int(named.group(1))):
+                shutil.rmtree(entry, ignore_errors=True)
+        elif _OLDER_WORKDIR_NAME.match(entry.name):
+            with contextlib.suppress(OSError):
+                entry.rmdir()

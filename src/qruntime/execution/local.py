@@ -110,11 +110,15 @@ class LocalExecutor(Executor):
             raise ValueError(f"job {request.job_id!r} is already running")
         request = replace(request, limits=self.config.limits.to_json())
         worker = await self._supply.take()
-        if self._placement.sandboxed:
-            plan = self._placement.plan(request.max_execution_time, worker.workdir, worker.uid)
-            request = replace(request, sandbox=plan.to_json())
-        job = SupervisedJob(request, worker.process, worker.workdir, worker.readers, worker.uid)
+        try:
+            if self._placement.sandboxed:
+                plan = self._placement.plan(request.max_execution_time, worker.workdir, worker.uid)
+                request = replace(request, sandbox=plan.to_json())
+            job = SupervisedJob(request, worker.process, worker.workdir, worker.readers, worker.uid)
+            payload = json.dumps(request.to_json()).encode()
+        except BaseException:  # the worker never got its job: stop it, give back what it held
+            await asyncio.shield(self._supply.discard(worker))
+            raise
         self._jobs[request.job_id] = job
-        payload = json.dumps(request.to_json()).encode()
         asyncio.get_running_loop().run_in_executor(None, send_and_close, worker.job_w, payload)
         return job

@@ -22,7 +22,7 @@ from qruntime.execution.job_users import (
     remove_files_of,
     shared_temporary_dirs,
 )
-from qruntime.execution.jobs_root import JobsRoot
+from qruntime.execution.jobs_root import JobsRoot, unowned_workdir
 from qruntime.execution.sandbox import (
     CPU_SECONDS_MARGIN,
     SandboxConfig,
@@ -150,7 +150,7 @@ class WorkerPlacement:
         the job's root: the job writes into its own tmpfs, never here.
         """
         if uid is None:
-            return Path(tempfile.mkdtemp(prefix="qruntime-job-", dir=self.workdir_root))
+            return unowned_workdir(self.workdir_root)
         workdir = Path(tempfile.mkdtemp(prefix="job-", dir=self._jobs_root.path()))
         if not self._private_scratch:  # else the job's own copy, on its tmpfs, is its uid's
             os.chown(workdir, uid, uid)

@@ -19,6 +19,7 @@ from typing import Any
 
 from qruntime.domain.events import ErrorEvent, JobEvent, TerminalEvent, event_to_json
 from qruntime.domain.job import JobReason
+from qruntime.execution.agent_settings import agent_settings, fingerprint
 from qruntime.execution.event_sink import SinkFactory
 from qruntime.execution.local import LocalExecutor, LocalExecutorConfig
 from qruntime.execution.request import JobRequest
@@ -36,6 +37,8 @@ class RayAgent:
 
     def __init__(self, config: LocalExecutorConfig, sink_factory: SinkFactory, node_id: str):
         self.node_id = node_id
+        #: The settings of the replica that started this agent, which every job here gets.
+        self._settings = agent_settings(config)
         self._executor = LocalExecutor(_on_this_node(config))
         self._sink = sink_factory()
         self._jobs: dict[str, asyncio.Task[TerminalEvent | None]] = {}
@@ -56,6 +59,8 @@ class RayAgent:
             "running": sorted(self._jobs),
             "pool": self._executor.pool_status(),
             "sandbox": report.to_json() if report is not None else {"enabled": False},
+            "settings": self._settings,
+            "fingerprint": fingerprint(self._settings),
         }
 
     async def start(self, request: dict[str, Any], placement_group: str | None) -> bool:
@@ -90,7 +95,11 @@ class RayAgent:
         job_id = request.job_id
         outcome: TerminalEvent | None
         try:
-            outcome = await self._sink.consume(job_id, self._events(request))
+            if await self._sink.begin(job_id, self.node_id):
+                outcome = await self._sink.consume(job_id, self._events(request))
+            else:  # another agent started it (a retried start), or it ended meanwhile
+                log.warning("job %s: not started here, it started elsewhere or ended", job_id)
+                outcome = None
         except Exception as exc:  # the database is out of reach from this node
             log.exception("job %s: its events could not be stored", job_id)
             outcome = ErrorEvent(NOT_STORED.format(error=exc), JobReason.PROCESS_CRASHED)

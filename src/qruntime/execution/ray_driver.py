@@ -26,6 +26,9 @@ from qruntime.execution.worker import die_with_supervisor
 
 #: Calls an agent may take at once (its waits last as long as its jobs).
 AGENT_CONCURRENCY = 100_000
+#: How long an agent whose connection broke is asked again before it counts as gone: long
+#: enough for Ray to find out whether its node died (by default about half a minute).
+UNAVAILABLE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Driver:
         self._agent_class = ray.remote(RayAgent)
         self._agents: dict[str, Any] = {}
         self._starting: dict[str, asyncio.Task[Any]] = {}
+        self._gone = lost_agent_errors(ray.exceptions)
 
     def hello(self) -> dict[str, Any]:
         context = self._ray.get_runtime_context()
@@ -80,7 +84,7 @@ class Driver:
         """Reserve the job's resources where Ray finds room; waits while none is free."""
         from ray.util import placement_group, placement_group_table
 
-        prefix = f"qruntime-{self.spec.namespace}-{job_id}-"
+        prefix = self._group_prefix(job_id)
         await asyncio.to_thread(self._remove_groups, prefix)  # left by an earlier try
         name = f"{prefix}{uuid.uuid4().hex[:8]}"
         group = placement_group([bundle], strategy="STRICT_PACK", name=name, lifetime="detached")
@@ -91,6 +95,14 @@ class Driver:
             raise
         node_id = placement_group_table(group)["bundles_to_node_id"][0]
         return {"placement_group": name, "node_id": node_id}
+
+    def _group_prefix(self, job_id: str) -> str:
+        return f"qruntime-{self.spec.namespace}-{job_id}-"
+
+    async def unplace_job(self, job_id: str) -> None:
+        """Remove the job's reservations: a lost node's would be placed again elsewhere by
+        Ray (detached groups outlive their node) and hold resources for a job that is over."""
+        await asyncio.to_thread(self._remove_groups, self._group_prefix(job_id))
 
     def _remove_groups(self, prefix: str) -> None:
         from ray.util import get_placement_group, placement_group_table, remove_placement_group
@@ -109,26 +121,64 @@ class Driver:
 
     async def start(
         self, node_id: str, request: dict[str, Any], placement_group: str | None
-    ) -> bool:
-        agent = await self._agent(node_id)
-        return await agent.start.remote(request, placement_group)
+    ) -> dict[str, Any]:
+        """``{"started": bool}`` (False: the agent already had the job); ``{"lost": ...}`` (as
+        :meth:`wait` says it) when the node or its agent died while the job was handed over."""
+        try:
+            agent = await self._agent(node_id)
+            return {"started": await self._ask(agent, "start", request, placement_group)}
+        except self._gone as exc:
+            self._agents.pop(node_id, None)
+            return await self._lost(node_id, _first(exc))
 
     async def wait(self, node_id: str, job_id: str) -> dict[str, Any]:
         """``{"outcome": ...}`` from the agent; else ``{"lost": "node" or "agent", "detail":
         ...}`` when the job's node died, or its agent is gone or never had the job."""
         agent = self._existing_agent(node_id)
-        if agent is None:
-            return {"lost": "agent", "detail": "no agent of this service runs there"}
+        if agent is None:  # its node may have died (a new driver finds no live agent there)
+            return await self._lost(node_id, "no agent of this service runs there")
         try:
-            answer = await agent.wait.remote(job_id)
-        except self._ray.exceptions.RayActorError as exc:
+            answer = await self._ask(agent, "wait", job_id)
+        except self._gone as exc:
             self._agents.pop(node_id, None)
-            nodes = await asyncio.to_thread(self._ray.nodes)
-            alive = any(n["NodeID"] == node_id and n["Alive"] for n in nodes)
-            return {"lost": "agent" if alive else "node", "detail": _first(exc)}
+            return await self._lost(node_id, _first(exc))
         if answer is None:
             return {"lost": "agent", "detail": "its agent there does not know the job"}
         return answer
+
+    async def _ask(self, agent: Any, method: str, *args: Any) -> Any:
+        """An agent's answer. A broken connection (``ActorUnavailableError``: its process or
+        node may be dying, and Ray does not know yet) is asked again until Ray knows; a dead
+        agent then raises ``ActorDiedError``. Both of its calls asked here may be repeated:
+        a start the agent already got answers False, a wait waits on."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + UNAVAILABLE_SECONDS
+        while True:
+            try:
+                return await getattr(agent, method).remote(*args)
+            except self._ray.exceptions.ActorUnavailableError:
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+
+    async def _lost(self, node_id: str, detail: str) -> dict[str, Any]:
+        """Whether the node died (else only its agent), with its address for the message; a
+        node this head never knew reads as an agent gone (the cluster restarted)."""
+        try:
+            node = await self.node(node_id)
+        except Exception as exc:  # the head does not answer: the cluster may be restarting
+            detail = f"{detail}; Ray's node table could not be read: {_first(exc)}"
+            return {"lost": "agent", "detail": detail, "alive": None, "address": None}
+        dead = node["address"] is not None and not node["alive"]
+        return {"lost": "node" if dead else "agent", "detail": detail, **node}
+
+    async def node(self, node_id: str) -> dict[str, Any]:
+        """``{"alive": bool, "address": str | None}`` of a node, dead ones included (Ray's
+        head keeps them); ``alive`` False and no address when this head never knew it."""
+        for node in await asyncio.to_thread(self._ray.nodes):
+            if node["NodeID"] == node_id:
+                return {"alive": bool(node["Alive"]), "address": node["NodeManagerAddress"]}
+        return {"alive": False, "address": None}
 
     async def cancel(self, node_id: str, job_id: str) -> bool:
         agent = self._existing_agent(node_id)
@@ -136,7 +186,7 @@ class Driver:
             return False
         try:
             return await agent.cancel.remote(job_id)
-        except self._ray.exceptions.RayActorError:
+        except self._gone:
             return False
 
     async def locate(self, job_id: str) -> str | None:
@@ -146,9 +196,9 @@ class Driver:
             if agent is None:
                 continue
             try:
-                if await agent.has.remote(job_id):
+                if await self._ask(agent, "has", job_id):
                     return node["node_id"]
-            except self._ray.exceptions.RayActorError:
+            except self._gone:
                 continue
         return None
 
@@ -165,7 +215,7 @@ class Driver:
             else:
                 try:
                     found.append(await asyncio.wait_for(agent.status.remote(), 3.0))
-                except (self._ray.exceptions.RayActorError, TimeoutError):
+                except (*self._gone, TimeoutError):
                     continue  # its node is going away
         return found
 
@@ -207,6 +257,18 @@ class Driver:
             return None
         self._agents[node_id] = agent
         return agent
+
+
+def lost_agent_errors(errors: Any) -> tuple[type[BaseException], ...]:
+    """Ray's errors (of module ``errors``) for a call to an agent whose process or node is
+    gone or going: the node's loss, never the job's fault."""
+    return (
+        errors.RayActorError,  # ActorDiedError, ActorUnavailableError (asked again first)
+        errors.ActorUnschedulableError,  # an agent started for a node that is gone
+        errors.NodeDiedError,
+        errors.ObjectLostError,  # OwnerDiedError...: the answer was lost with its node
+        errors.WorkerCrashedError,
+    )
 
 
 def _cluster_id() -> str:

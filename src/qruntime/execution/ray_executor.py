@@ -11,17 +11,18 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from qruntime.domain.events import ErrorEvent, JobEvent, event_from_json
 from qruntime.domain.job import JobReason
 from qruntime.domain.resources import JobResources
+from qruntime.execution.agent_settings import agent_settings, describe, differences, fingerprint
 from qruntime.execution.event_sink import SinkFactory
 from qruntime.execution.executor import Executor, ExecutorUnavailable
 from qruntime.execution.local import LocalExecutorConfig
-from qruntime.execution.ray_driver import DriverSpec
+from qruntime.execution.ray_driver import UNAVAILABLE_SECONDS, DriverSpec
 from qruntime.execution.ray_link import DriverLink
 from qruntime.execution.request import JobRequest
 
@@ -34,6 +35,9 @@ WATCH_SECONDS = 2.0
 CALL_TIMEOUT = 30.0
 #: How long reading the nodes may take before the driver is replaced (the head is gone).
 NODES_TIMEOUT = 10.0
+#: How long finding a job's agent may take: an agent whose node is dying is asked until Ray
+#: knows (see ray_driver.UNAVAILABLE_SECONDS).
+LOCATE_TIMEOUT = UNAVAILABLE_SECONDS + CALL_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class RayExecutorConfig:
     namespace: str = "qruntime"
     agent: LocalExecutorConfig = field(default_factory=LocalExecutorConfig)
     python: str = sys.executable
+    #: How often the nodes are read (QRUNTIME_RAY_WATCH_SECONDS).
+    watch_seconds: float = WATCH_SECONDS
 
 
 @dataclass
@@ -55,6 +61,7 @@ class RayExecutor(Executor):
     kind: ClassVar[str] = "ray"
     jobs_outlive_replica: ClassVar[bool] = True
     can_adopt: ClassVar[bool] = True
+    places_before_start: ClassVar[bool] = True
 
     def __init__(self, config: RayExecutorConfig, sink_factory: SinkFactory):
         self.config = config
@@ -72,6 +79,11 @@ class RayExecutor(Executor):
         self._free: list[dict[str, float]] = []
         #: Every node's address ever seen, to name a node in the message that it was lost.
         self._addresses: dict[str, str] = {}
+        #: The settings this replica would give agents; running agents keep their own.
+        self._settings = agent_settings(config.agent)
+        self._fingerprint = fingerprint(self._settings)
+        #: Agents whose settings differ from this replica's, as last read (and warned about).
+        self._differing: list[dict[str, Any]] = []
 
     async def start(self) -> None:
         if self._watcher is None:
@@ -94,6 +106,10 @@ class RayExecutor(Executor):
             "address": self.config.address,
             "nodes": self._nodes if link.connected else [],
             "agents": self._agents if link.connected else [],
+            "agent_settings": {
+                "fingerprint": self._fingerprint,
+                "differing": self._differing if link.connected else [],
+            },
         }
 
     def sandbox_json(self) -> dict[str, Any]:
@@ -121,16 +137,15 @@ class RayExecutor(Executor):
             return None  # unknown now: the job waits QUEUED until the cluster is back
         return resources.unsatisfiable(node["total"] for node in self._nodes)
 
-    def fits_now(self, resources: JobResources) -> bool:
+    def room(self) -> Callable[[JobResources], bool]:
         """Some node has the job's resources free now, by the last reading of the nodes less
-        what the jobs said to fit since then will take."""
-        bundle = resources.ray_bundle()
-        for free in self._free:
-            if all(free.get(name, 0.0) >= amount for name, amount in bundle.items()):
-                for name, amount in bundle.items():
-                    free[name] = free.get(name, 0.0) - amount
-                return True
-        return False
+        what jobs claimed since will take, and less what this claim said yes to before. Jobs
+        it said yes to but another replica got take nothing here."""
+        free = [dict(node) for node in self._free]
+        return lambda resources: _take(free, resources)
+
+    def taken(self, resources: JobResources) -> None:
+        _take(self._free, resources)
 
     async def reserve(self, request: JobRequest) -> None:
         """Hold the job's resources in a placement group where Ray finds room."""
@@ -143,11 +158,22 @@ class RayExecutor(Executor):
             self._reserving.pop(request.job_id, None)
         self._placed[request.job_id] = _Placed(placed["node_id"], placed["placement_group"])
 
+    async def unreserve(self, job_id: str) -> None:
+        reserving = self._reserving.get(job_id)
+        if reserving is not None:
+            reserving.cancel()  # the driver removes the group it was waiting for
+        placed = self._placed.pop(job_id, None)
+        if placed is not None:
+            await self.release_group(placed)
+
     async def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:
         job_id = request.job_id
         while True:
             try:
-                node_id = await self._start(request)
+                node_id, lost = await self._start(request)
+                if lost is not None:  # the node (or its agent) died while it got the job
+                    yield self._lost_event(node_id, lost)
+                    return
                 break
             except ExecutorUnavailable as exc:  # Ray went away while the job started
                 log.warning("job %s waits for Ray to start it: %s", job_id, exc)
@@ -159,42 +185,72 @@ class RayExecutor(Executor):
         async for event in self._follow(job_id, node_id):
             yield event
 
-    async def _start(self, request: JobRequest) -> str:
-        """Place the job and hand it to its node's agent; the node's id."""
+    async def _start(self, request: JobRequest) -> tuple[str, dict[str, Any] | None]:
+        """Place the job and hand it to its node's agent: the node's id, and what the driver
+        said if the node or its agent died meanwhile."""
         job_id = request.job_id
         if job_id not in self._placed:
             await self.reserve(request)
         placed = self._placed.pop(job_id)
         try:
-            started = await self._link.call(
+            answer = await self._link.call(
                 "start",
                 node_id=placed.node_id,
                 request=request.to_json(),
                 placement_group=placed.placement_group,
             )
+        except RuntimeError as exc:  # the driver failed the call: was the node lost?
+            lost = await self._lost_in(placed.node_id, exc)
+            if lost is None:
+                await self.release_group(placed)
+                raise
+            answer = lost
         except BaseException:
             await self.release_group(placed)
             raise
-        if not started:
+        if "lost" in answer:
+            await self.release_group(placed)
+            log.warning("job %s: lost while handed to Ray node %s", job_id, placed.node_id)
+            return placed.node_id, answer
+        if not answer["started"]:
             await self.release_group(placed)
             log.warning("job %s: its agent already had it; following it instead", job_id)
-        return placed.node_id
+        return placed.node_id, None
 
     async def _locate(self, job_id: str) -> str | None:
         try:
-            return await self._link.call("locate", CALL_TIMEOUT, job_id=job_id)
+            return await self._link.call("locate", LOCATE_TIMEOUT, job_id=job_id)
         except (ExecutorUnavailable, RuntimeError) as exc:
             log.warning("job %s cannot be found on Ray now: %s", job_id, exc)
             return None
 
     async def adopt(
-        self, request: JobRequest, *, recorded_seq: int
+        self, request: JobRequest, *, recorded_seq: int, started_on: str | None = None
     ) -> AsyncIterator[JobEvent] | None:
-        """Follow a job another replica started: its agent stores the rest of its events."""
+        """Follow a job another replica started: its agent stores the rest of its events.
+        When no agent has it, the node its agent recorded (``started_on``) says why: that
+        node died, or its agent is gone (the cluster restarted)."""
         node_id = await self._locate(request.job_id)
-        if node_id is None:
+        if node_id is not None:
+            return self._follow(request.job_id, node_id)
+        if started_on is None:
             return None
-        return self._follow(request.job_id, node_id)
+        try:
+            node = await self._link.call("node", CALL_TIMEOUT, node_id=started_on)
+        except (ExecutorUnavailable, RuntimeError) as exc:
+            log.warning("job %s: cannot ask Ray about node %s: %s", request.job_id, started_on, exc)
+            return None
+        # A node this head never knew: the cluster restarted since (its agents are new).
+        dead = node["address"] is not None and not node["alive"]
+        detail = "no agent of the cluster has the job"
+        lost = {"lost": "node" if dead else "agent", "detail": detail, **node}
+        return self._ended(request.job_id, started_on, lost)
+
+    async def _ended(
+        self, job_id: str, node_id: str, lost: dict[str, Any]
+    ) -> AsyncIterator[JobEvent]:
+        await self._unplace_job(job_id)
+        yield self._lost_event(node_id, lost)
 
     async def cancel(self, job_id: str) -> bool:
         reserving = self._reserving.get(job_id)
@@ -221,6 +277,11 @@ class RayExecutor(Executor):
                     "unplace", CALL_TIMEOUT, placement_group=placed.placement_group
                 )
 
+    async def _unplace_job(self, job_id: str) -> None:
+        """Remove what the job reserved, when its agent (which would) is gone."""
+        with contextlib.suppress(ExecutorUnavailable, RuntimeError):
+            await self._link.call("unplace_job", CALL_TIMEOUT, job_id=job_id)
+
     async def _follow(self, job_id: str, node_id: str) -> AsyncIterator[JobEvent]:
         """Wait for the agent's outcome; through a lost driver, wait for the next one.
 
@@ -235,8 +296,14 @@ class RayExecutor(Executor):
                 except ExecutorUnavailable:
                     await self._until_connected()
                     continue
+                except RuntimeError as exc:  # the driver failed the call: was the node lost?
+                    lost = await self._lost_in(node_id, exc)
+                    if lost is None:
+                        raise
+                    answer = lost
                 if "lost" in answer:
-                    yield ErrorEvent(self._lost(node_id, answer), JobReason.PROCESS_CRASHED)
+                    await self._unplace_job(job_id)
+                    yield self._lost_event(node_id, answer)
                     return
                 outcome = answer["outcome"]
                 if outcome is not None:
@@ -245,18 +312,70 @@ class RayExecutor(Executor):
         finally:
             self._running.pop(job_id, None)
 
-    def _lost(self, node_id: str, answer: dict[str, Any]) -> str:
-        node = f"Ray node {self._addresses.get(node_id, '?')} ({node_id[:12]})"
+    async def _lost_in(self, node_id: str, exc: RuntimeError) -> dict[str, Any] | None:
+        """A call to the node's agent failed with an error the driver did not read as a loss:
+        a loss still if Ray says the node died (or the head never knew it); else None."""
+        try:
+            node = await self._link.call("node", CALL_TIMEOUT, node_id=node_id)
+        except (ExecutorUnavailable, RuntimeError):
+            return None
+        if node["alive"]:
+            return None
+        kind = "node" if node["address"] is not None else "agent"
+        return {"lost": kind, "detail": str(exc), **node}
+
+    def _lost_event(self, node_id: str, answer: dict[str, Any]) -> ErrorEvent:
+        """The end of a job whose node died (INTERRUPTED: it did not fail, its machine went),
+        or whose agent is gone from a node that lives on."""
+        address = answer.get("address") or self._addresses.get(node_id)
+        node = self.node_name(node_id, address)
         if answer["lost"] == "node":
-            return f"the {node} that ran this job was lost: {answer['detail']}"
-        return (
+            return ErrorEvent(
+                f"the {node} that ran this job was lost (the node died), and the job with it; "
+                f"its interim results up to then are kept (Ray: {answer['detail']})",
+                JobReason.INTERRUPTED,
+            )
+        return ErrorEvent(
             f"the qruntime agent that ran this job on {node} is gone ({answer['detail']}); "
-            "the Ray cluster may have restarted"
+            "the Ray cluster may have restarted",
+            JobReason.PROCESS_CRASHED,
         )
+
+    @staticmethod
+    def node_name(node_id: str, address: str | None) -> str:
+        return f"Ray node {address or '(address unknown)'} ({node_id[:12]})"
+
+    def _compare_settings(self) -> None:
+        """Warn (log, ``/health``) when running agents keep settings other than this
+        replica's: they were started by a replica configured otherwise, and run its jobs so."""
+        differing = []
+        for agent in self._agents:
+            theirs = agent.get("settings")
+            if theirs is None or agent.get("fingerprint") == self._fingerprint:
+                continue
+            address = self._addresses.get(agent["node_id"])
+            differing.append(
+                {
+                    "node_id": agent["node_id"],
+                    "address": address,
+                    "fingerprint": agent.get("fingerprint"),
+                    "settings": differences(theirs, self._settings),
+                }
+            )
+        if differing != self._differing:
+            for agent in differing:
+                log.warning(
+                    "the qruntime agent on %s runs jobs with other settings than this "
+                    "replica's (it keeps those of the replica that started it): %s; give every "
+                    "replica the same settings, or restart the agents",
+                    self.node_name(agent["node_id"], agent["address"]),
+                    describe(agent["settings"]),
+                )
+        self._differing = differing
 
     async def _until_connected(self) -> None:
         while not await self._link.connect():
-            await asyncio.sleep(WATCH_SECONDS)
+            await asyncio.sleep(self.config.watch_seconds)
 
     async def _watch(self) -> None:
         """Keep the node list fresh; reconnect when the driver is gone."""
@@ -274,8 +393,20 @@ class RayExecutor(Executor):
             try:
                 if self._link.connected:
                     self._agents = await self._link.call("agents", CALL_TIMEOUT)
+                    self._compare_settings()
             except ExecutorUnavailable:
                 pass  # slow agents are no sign of a lost head; the nodes' reading says
             except RuntimeError as exc:
                 log.warning("reading the Ray nodes: %s", exc)
-            await asyncio.sleep(WATCH_SECONDS)
+            await asyncio.sleep(self.config.watch_seconds)
+
+
+def _take(free: list[dict[str, float]], resources: JobResources) -> bool:
+    """Take the job's bundle from the first node that has it free; False if none has."""
+    bundle = resources.ray_bundle()
+    for node in free:
+        if all(node.get(name, 0.0) >= amount for name, amount in bundle.items()):
+            for name, amount in bundle.items():
+                node[name] = node.get(name, 0.0) - amount
+            return True
+    return False

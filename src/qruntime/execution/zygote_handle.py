@@ -65,7 +65,9 @@ class ZygoteHandle:
         timeout: float,
     ) -> ZygoteHandle:
         ours, theirs = control_pair()
-        config = json.dumps({"preload": list(preload), "gpu": gpu})
+        # QRUNTIME_ZYGOTE_HUGE_PAGES=0: leave the image in 4 KiB pages (an A/B switch, perf docs)
+        huge_pages = os.environ.get("QRUNTIME_ZYGOTE_HUGE_PAGES", "1") != "0"
+        config = json.dumps({"preload": list(preload), "gpu": gpu, "huge_pages": huge_pages})
         try:
             process = await asyncio.create_subprocess_exec(
                 python,
@@ -161,6 +163,9 @@ class ZygoteHandle:
         self._sock.close()
         if not self._ready.done():
             self._ready.set_exception(ZygoteUnavailable(why))
+            # Marked as seen: when start() gave up waiting (shutdown), nobody will, and asyncio
+            # would log "Future exception was never retrieved" at exit.
+            self._ready.exception()
         for answer in self._orders.values():
             if not answer.done():
                 answer.set_exception(ZygoteUnavailable(why))

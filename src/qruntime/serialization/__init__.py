@@ -30,12 +30,13 @@ from typing import Any
 
 from qruntime.domain.errors import SerializationError
 from qruntime.serialization.envelope import (
+    CodecTable,
     EnvelopeDecoder,
     EnvelopeEncoder,
+    LazyCodecTable,
     UnsupportedTypeError,
     loads_with,
 )
-from qruntime.serialization.handlers import NATIVE_TABLE
 
 __all__ = [
     "CODECS",
@@ -48,8 +49,21 @@ __all__ = [
     "known_types",
 ]
 
-#: qruntime's own codecs, in the order they are tried.
-CODECS = NATIVE_TABLE.codecs
+
+def _native_table() -> CodecTable:
+    from qruntime.serialization.handlers import NATIVE_TABLE
+
+    return NATIVE_TABLE
+
+
+#: qruntime's own codecs; loaded (with qiskit) the first time a value needs one.
+NATIVE_TABLE = LazyCodecTable(_native_table)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CODECS":  # qruntime's own codecs, in the order they are tried
+        return NATIVE_TABLE.codecs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def known_types() -> list[str]:

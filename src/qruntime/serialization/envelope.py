@@ -129,6 +129,28 @@ class CodecTable:
             ) from exc
 
 
+class LazyCodecTable(CodecTable):
+    """A table whose codecs load on first use: their imports (qiskit, numpy, scipy) cost a
+    second, and the CLI and SDK mostly read and write plain JSON."""
+
+    def __init__(self, load: Callable[[], CodecTable]):
+        self._load = load
+        self._table: CodecTable | None = None
+
+    def _loaded(self) -> CodecTable:
+        if self._table is None:
+            self._table = self._load()
+        return self._table
+
+    @property
+    def codecs(self) -> tuple[Codec, ...]:  # type: ignore[override]
+        return self._loaded().codecs
+
+    @property
+    def by_name(self) -> dict[str, Codec]:  # type: ignore[override]
+        return self._loaded().by_name
+
+
 class EnvelopeEncoder(json.JSONEncoder):
     """``json.dumps(obj, cls=...)`` through ``table``; envelope contents encode recursively."""
 

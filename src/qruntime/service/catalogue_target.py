@@ -21,6 +21,9 @@ from qruntime.storage import Database, UserRepository
 
 log = logging.getLogger("qruntime.server")
 
+#: The advisory lock replicas publish the catalogue under (any constant: "qcat").
+CATALOGUE_LOCK_KEY = 0x71_63_61_74
+
 
 class ServiceTarget:
     """The publisher's view of this server, acting as ``caller`` (an admin)."""
@@ -68,8 +71,11 @@ def publish_catalogue(db: Database, programs: ProgramService, directory: Path) -
     if admin is None or admin.role != Role.ADMIN.value:
         raise InvalidStateError(f"cannot publish the catalogue: no admin user {ADMIN_NAME!r}")
     target = ServiceTarget(programs, Principal(admin.id, admin.name, Role.ADMIN))
-    steps = plan_for(target, load_catalogue(directory), prune=False)
-    outcome = summary(apply_plan(target, steps))
+    # Replicas starting at once take turns: each plans against what the one before published,
+    # instead of both creating the same bare names and one failing its start.
+    with db.exclusive(CATALOGUE_LOCK_KEY):
+        steps = plan_for(target, load_catalogue(directory), prune=False)
+        outcome = summary(apply_plan(target, steps))
     log.info("published the catalogue in %s: %s", directory, outcome)
     return outcome
 

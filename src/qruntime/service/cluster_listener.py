@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -63,6 +64,8 @@ class ClusterListener:
         await self._listener.aclose()
 
     async def _listen_forever(self) -> None:
+        """Never ends but by cancellation: whatever fails (the link, the driver, a bug in
+        what a signal wakes), the listener logs it and listens again."""
         delay = RECONNECT_FIRST_SECONDS
         while True:
             try:
@@ -73,19 +76,33 @@ class ClusterListener:
                     self._caught_up()
                 delay = RECONNECT_FIRST_SECONDS
                 async for signal in self._listener.signals():
-                    self._dispatch(signal)
-            except (psycopg.Error, OSError) as exc:
+                    self._safely(self._dispatch, signal)
+                raise ConnectionError("the signal stream ended")
+            except Exception as exc:
                 if self.connected.is_set():
-                    log.warning("lost the signal connection (%s); reconnecting", exc)
+                    if isinstance(exc, psycopg.Error | OSError):
+                        log.warning("lost the signal connection (%s); reconnecting", exc)
+                    else:
+                        log.exception("the signal listener failed; reconnecting")
                 self.connected.clear()
+                with contextlib.suppress(Exception):
+                    await self._listener.aclose()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
     def _caught_up(self) -> None:
         """Whatever was signalled while disconnected: every reader and the dispatcher look."""
-        self._hub.wake_all()
-        self._scheduler.wake()
-        self._on_reconnect()
+        self._safely(lambda _: self._hub.wake_all(), None)
+        self._safely(lambda _: self._scheduler.wake(), None)
+        self._safely(lambda _: self._on_reconnect(), None)
+
+    @staticmethod
+    def _safely(action: Callable[[Any], None], argument: Any) -> None:
+        """One wake-up that fails is logged; the others, and the connection, go on."""
+        try:
+            action(argument)
+        except Exception:
+            log.exception("a signal could not be handled (%r)", argument)
 
     def _dispatch(self, signal: Signal) -> None:
         if signal.sender == self._replica_id:

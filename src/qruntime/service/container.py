@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from qruntime.backends import BackendRegistry, default_registry
 from qruntime.execution import Executor
+from qruntime.service.access_tokens import ACCESS_TOKEN_SECRET
 from qruntime.service.auth_failures import FailedAuthLimiter
 from qruntime.service.bootstrap import ensure_admin
 from qruntime.service.catalogue_target import publish_catalogue
@@ -19,9 +20,12 @@ from qruntime.service.programs import ProgramService
 from qruntime.service.replicas import ReplicaIdentity, ReplicaRegistry
 from qruntime.service.retention import JobRetention
 from qruntime.service.scheduler import Scheduler
+from qruntime.service.server_lock import ServerLocks, hold_server_locks
+from qruntime.service.sessions import SessionService
 from qruntime.service.storage_budget import StorageBudget
 from qruntime.service.stream_hub import StreamHub
 from qruntime.service.stream_slots import StreamSlots
+from qruntime.service.token_cache import TokenCache
 from qruntime.service.users import UserService
 from qruntime.settings import Settings
 from qruntime.storage import Database
@@ -54,8 +58,14 @@ class Services:
     listener: ClusterListener | None
     streams: StreamSlots
     retention: JobRetention
+    sessions: SessionService
     #: The dashboard's form-token key, the same on every replica (set by :meth:`start`).
     form_secret: bytes | None = None
+    #: The data directory's (and SQLite file's) locks: taken by ``qruntime serve`` before it
+    #: binds its port and handed in, else by :meth:`start` itself, so no entry point runs a
+    #: second server on a data directory or SQLite database that a live one holds.
+    locks: ServerLocks | None = None
+    _own_locks: bool = False
 
     @classmethod
     def build(
@@ -114,7 +124,9 @@ class Services:
             budget=budget,
         )
         users = UserService(
-            db, failed_auths=FailedAuthLimiter(settings.max_failed_auths_per_minute)
+            db,
+            failed_auths=FailedAuthLimiter(settings.max_failed_auths_per_minute),
+            token_cache=TokenCache(settings.token_cache_seconds),
         )
         streams = StreamSlots(settings.max_streams, settings.max_streams_per_user)
         retention = JobRetention(db, settings.job_retention_days)
@@ -133,9 +145,29 @@ class Services:
             listener,
             streams,
             retention,
+            SessionService(db, registry, scheduler),
         )
 
     async def start(self) -> None:
+        """Lock, migrate, bootstrap, then start the replica's background work."""
+        if self.locks is None:  # raises ServerAlreadyRunningError, naming the holder
+            settings = self.settings
+            self.locks = hold_server_locks(
+                settings.data_dir, settings.resolved_database_url, settings.public_url
+            )
+            self._own_locks = True
+        try:
+            await self._start()
+        except BaseException:
+            self._release_locks()
+            raise
+
+    def _release_locks(self) -> None:
+        if self._own_locks and self.locks is not None:
+            self.locks.release()
+            self.locks, self._own_locks = None, False
+
+    async def _start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.settings.data_dir.chmod(0o700)  # the database and token files are the server's
         self._log_sandbox()
@@ -149,10 +181,11 @@ class Services:
         if self.settings.catalogue_dir is not None:
             publish_catalogue(self.db, self.programs, self.settings.catalogue_dir)
         self.form_secret = await asyncio.to_thread(self._shared_secret, FORM_SECRET)
+        self.users.access_secret = await asyncio.to_thread(self._shared_secret, ACCESS_TOKEN_SECRET)
         earlier_runs = await asyncio.to_thread(self.replicas.register)
         if self.listener is not None:
             await self.listener.start()  # before dispatching: no signal from now on is missed
-        await self.scheduler.start(interrupt_leftovers=self.listener is None)
+        await self.scheduler.start()
         await self.leases.start(earlier_runs)
         self.retention.start()
         log.info(
@@ -202,3 +235,4 @@ class Services:
         except Exception:  # the database may be gone; the row then ages out
             log.exception("could not remove this replica's registration")
         self.db.dispose()
+        self._release_locks()

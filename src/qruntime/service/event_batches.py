@@ -4,14 +4,14 @@ A program that publishes thousands of results a second would otherwise cost a da
 and a wake-up of every reader per result. A batch is what has arrived meanwhile. While results
 come in fast (on average less than ``fast_gap`` apart), a batch also waits until
 ``min_interval`` has passed since the last one began: that bounds the writes per job, and a
-result published at a slower, steady pace never waits.
+result published at a slower, steady pace never waits. Time is the event loop's clock
+(``loop.time()``, monotonic), so a loop with a virtual clock runs it deterministically.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 
 from qruntime.domain.events import InterimEvent, JobEvent
@@ -42,6 +42,7 @@ async def batched(
     Closing this iterator closes ``events`` (for an executor: stops the job).
     """
     queue: asyncio.Queue[JobEvent | _End] = asyncio.Queue(MAX_BATCH)
+    clock = asyncio.get_running_loop().time
 
     fast = False  # the running average of the gaps between interims is under fast_gap
     average_gap: float | None = None
@@ -52,7 +53,7 @@ async def batched(
         try:
             async for event in events:
                 if isinstance(event, InterimEvent):
-                    now = time.monotonic()
+                    now = clock()
                     if last_arrival is not None:
                         gap = now - last_arrival
                         average_gap = (
@@ -72,11 +73,12 @@ async def batched(
         """The next waiting event, or one that arrives before ``deadline``; None if none does."""
         if not queue.empty():
             return queue.get_nowait()
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if deadline <= clock():
             return None
+        # timeout_at, not wait_for: on 3.11 wait_for makes a task per call, i.e. per result
         with contextlib.suppress(TimeoutError):
-            return await asyncio.wait_for(queue.get(), remaining)
+            async with asyncio.timeout_at(deadline):
+                return await queue.get()  # a get cut short leaves its item in the queue
         return None
 
     task = asyncio.create_task(pump())
@@ -101,7 +103,7 @@ async def batched(
                         held = following  # the next batch begins with it; this one goes now
                         break
                     batch.append(following)
-                last_interims = time.monotonic()
+                last_interims = clock()
             yield batch
     finally:
         task.cancel()

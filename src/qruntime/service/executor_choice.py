@@ -20,6 +20,12 @@ def executor_problem(settings: Settings) -> str | None:
             "--executor ray needs a PostgreSQL database (--database-url postgresql+psycopg://...): "
             "jobs on other machines store their events in it"
         )
+    agent_url = settings.ray_agent_database_url
+    if agent_url is not None and not agent_url.startswith("postgresql"):
+        return (
+            "QRUNTIME_RAY_AGENT_DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...) "
+            "of the replicas' database"
+        )
     if importlib.util.find_spec("ray") is None:
         return "--executor ray needs Ray: pip install 'qruntime[ray]'"
     return None
@@ -40,6 +46,17 @@ def build_executor(settings: Settings) -> Executor:
 
     assert settings.ray_address is not None
     return RayExecutor(
-        RayExecutorConfig(settings.ray_address, namespace=settings.ray_namespace, agent=local),
-        DatabaseSinkFactory(settings.resolved_database_url, settings.max_log_bytes),
+        RayExecutorConfig(
+            settings.ray_address,
+            namespace=settings.ray_namespace,
+            agent=local,
+            watch_seconds=settings.ray_watch_seconds,
+        ),
+        DatabaseSinkFactory(agent_database_url(settings), settings.max_log_bytes),
     )
+
+
+def agent_database_url(settings: Settings) -> str:
+    """What the Ray agents connect with: they store job events, nothing else, so an operator
+    gives them a role limited to the job tables; the replica's own URL only if none is set."""
+    return settings.ray_agent_database_url or settings.resolved_database_url

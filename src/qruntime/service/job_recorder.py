@@ -25,7 +25,8 @@ from qruntime.domain.text import published_json_problem, repair_text
 from qruntime.execution.limits import unstorable
 from qruntime.service.log_buffer import LOG_FLUSH_SECONDS, LogBuffer
 from qruntime.storage import Database, JobRepository, StoredInterim
-from qruntime.storage.signals import Signals
+from qruntime.storage.hot_path import HotPath
+from qruntime.storage.signals import Signal, SignalKind, Signals
 
 
 class JobNotifier(Protocol):
@@ -61,6 +62,7 @@ class JobRecorder:
     ):
         """``sender`` names the writer in its signals: a replica ignores the ones it sent."""
         self._db = db
+        self._hot = HotPath(db)  # interim batches and outcomes: the plain DB-API path
         self._notifier: JobNotifier = notifier if notifier is not None else NoNotifier()
         self._signals = Signals(sender)
         self._max_log_bytes = max_log_bytes
@@ -100,6 +102,10 @@ class JobRecorder:
         if not buffer.flush_scheduled:
             buffer.flush_scheduled = True
             asyncio.get_running_loop().call_later(LOG_FLUSH_SECONDS, self._flush_soon, job_id)
+
+    async def begin(self, job_id: str, node: str) -> bool:
+        """Claim the job's start for ``node``; False if another node started it or it ended."""
+        return await asyncio.to_thread(self._mark_started, job_id, node)
 
     async def record_outcome(self, job_id: str, event: TerminalEvent) -> bool:
         """Store the waiting output, then the job's end, then notify.
@@ -142,10 +148,13 @@ class JobRecorder:
     # Database work, run in worker threads.
 
     def _add_interims(self, job_id: str, events: Sequence[InterimEvent]) -> list[StoredInterim]:
+        last = events[-1].seq if events else 0
+        signal = Signal(SignalKind.INTERIMS, job_id, self._signals.sender, str(last))
+        return self._hot.add_interims(job_id, [(e.seq, e.data) for e in events], signal)
+
+    def _mark_started(self, job_id: str, node: str) -> bool:
         with self._db.session() as session:
-            stored = JobRepository(session).add_interims(job_id, [(e.seq, e.data) for e in events])
-            self._signals.interims(session, job_id, stored[-1].seq if stored else 0)
-            return stored
+            return JobRepository(session).mark_started_on(job_id, node)
 
     def _append_logs(self, job_id: str, lines: list[tuple[str, str]], dropped: int) -> None:
         with self._db.session() as session:
@@ -164,10 +173,12 @@ class JobRecorder:
             status, reason, message, result = event.status, event.reason, event.message, None
         if message:  # a traceback may quote any text the program made
             message = repair_text(message)
-        with self._db.session() as session:
-            finished = JobRepository(session).finish(
-                job_id, status, reason=reason, error_message=message or None, result=result
-            )
-            if finished is not None:
-                self._signals.changed(session, job_id, status.value)
-        return finished is not None
+        signal = Signal(SignalKind.CHANGED, job_id, self._signals.sender, status.value)
+        return self._hot.finish(
+            job_id,
+            status,
+            reason=reason,
+            error_message=message or None,
+            result=result,
+            signal=signal,
+        )

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from qruntime.domain.errors import NotFoundError
 from qruntime.domain.job import JobReason, JobStatus
 from qruntime.service.stream_hub import StreamHub, Watch
-from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
+from qruntime.storage import Database, StoredInterim, StoredJob
+from qruntime.storage.hot_reads import HotReads
 
 #: Default seconds between keep-alive pings on a quiet stream (it also re-reads the database).
 PING_SECONDS = 15.0
@@ -114,9 +115,7 @@ def _inline_result(job: StoredJob) -> str | None:
 
 def _read(db: Database, job_id: str, since: int) -> tuple[StoredJob, list[StoredInterim]]:
     """Status first, then interims: a job seen finished has all of its interims stored."""
-    with db.session(readonly=True) as session:
-        jobs = JobRepository(session)
-        job = jobs.get(job_id)
-        if job is None:
-            raise NotFoundError("job", job_id)
-        return job, jobs.interims(job_id, after=since)
+    job, interims = HotReads.of(db).job_and_interims(job_id, after=since)
+    if job is None:
+        raise NotFoundError("job", job_id)
+    return job, interims

@@ -7,7 +7,8 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 from qruntime.backends import BackendRegistry, check_backend_requirements
@@ -28,11 +29,15 @@ from qruntime.domain.source import MainSignature
 from qruntime.domain.text import json_text_problem, may_hold_surrogates
 from qruntime.serialization import decode
 from qruntime.service.principal import Principal
-from qruntime.service.programs import ProgramService, metadata_of, signature_of
+from qruntime.service.programs import ProgramService
 from qruntime.service.scheduler import Scheduler
+from qruntime.service.sessions import admit_job
 from qruntime.service.storage_budget import StorageBudget
 from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
-from qruntime.storage.signals import DELETED, Signals
+from qruntime.storage.hot_path import Admission, HotPath
+from qruntime.storage.hot_reads import HotReads
+from qruntime.storage.signals import DELETED, Signal, SignalKind, Signals
+from qruntime.storage.usage import stored_bytes_of
 
 PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
 #: What a job id looks like: ``j-`` and 20 random hex digits.
@@ -70,6 +75,8 @@ class JobService:
         self._registry = registry
         self._scheduler = scheduler
         self._signals = Signals(scheduler.replica_id)
+        self._hot = HotPath(db)  # submit on the plain DB-API connection
+        self._reads = HotReads.of(db)
         self._max_inputs_bytes = max_inputs_bytes
         self._max_queued = max_queued_jobs_per_user
 
@@ -83,8 +90,11 @@ class JobService:
         max_execution_time: float | None = None,
         job_id: str | None = None,
         resources: Any = None,
+        tags: Sequence[str] = (),
+        session_id: str | None = None,
     ) -> StoredJob:
-        """Refuse anything invalid before the job is stored; then queue it.
+        """Refuse anything invalid before the job is stored; then queue it (in the session or
+        batch ``session_id``, which must be the caller's, on ``backend`` and open).
 
         ``job_id`` is an id chosen ahead with :func:`new_job_id` (a client that names its job
         before sending it); a taken one is a DuplicateError, nothing is stored.
@@ -92,38 +102,61 @@ class JobService:
         if job_id is not None and not JOB_ID.fullmatch(job_id):
             raise InvalidJobRequestError(Problem("job_id", f"{job_id!r} is not a job id"))
         program = self._programs.get(caller, program_id)
-        metadata = metadata_of(program)
+        metadata, signature = self._programs.derived(program)
         backend_info = self._registry.info(backend)
         check_backend_requirements(metadata, backend_info)
         limit = _time_limit(max_execution_time, metadata.max_execution_time)
-        inputs_text = self._check_inputs(inputs, metadata, signature_of(program))
+        inputs_text = self._check_inputs(inputs, metadata, signature)
         reservation = self._check_resources(resources, metadata.spec.resources)
-        with self._db.session() as session:
-            jobs = JobRepository(session)
-            queued = jobs.count_queued(caller.user_id)
-            if queued >= self._max_queued:
-                raise QuotaExceededError(
-                    f"you already have {queued} queued jobs, the limit per user "
-                    f"(QRUNTIME_MAX_QUEUED_JOBS_PER_USER is {self._max_queued}); "
-                    "wait for some to start or cancel them"
-                )
+        size = len(inputs_text) + len(program.source)
+
+        def admit(queued: int, stored_bytes: int) -> None:
+            self._check_queue(queued)
             if self._budget is not None:
-                size = len(inputs_text) + len(program.source)
-                self._budget.check(session, caller, size, "this job's inputs and source")
-            job = jobs.add(
-                id=job_id or new_job_id(),
-                program_id=program.id,
-                program_name=program.name,
-                owner_id=caller.user_id,
-                backend=backend,
-                inputs=inputs_text,
-                source=program.source,
-                max_execution_time=limit,
-                resources=json.dumps(reservation.to_json()),
-            )
-            self._signals.queued(session, job.id)
+                self._budget.check_usage(stored_bytes, size, "this job's inputs and source")
+
+        fields = {
+            "id": job_id or new_job_id(),
+            "program_id": program.id,
+            "program_name": program.name,
+            "owner_id": caller.user_id,
+            "backend": backend,
+            "inputs": inputs_text,
+            "source": program.source,
+            "max_execution_time": limit,
+            "resources": json.dumps(reservation.to_json()),
+            "tags": _checked_tags(tags),
+        }
+        if session_id is None:  # the common case, on the plain DB-API connection
+            signal = Signal(SignalKind.QUEUED, fields["id"], self._signals.sender)
+            job = self._hot.submit(owner_name=caller.name, admit=admit, signal=signal, **fields)
+        else:
+            job = self._submit_into(caller, session_id, admit, fields)
         self._scheduler.wake()
         return job
+
+    def _submit_into(
+        self, caller: Principal, session_id: str, admit: Admission, fields: dict[str, Any]
+    ) -> StoredJob:
+        """A job of a session or batch: the user's row, then the group's, locked as a claim's
+        activation takes them (so they cannot deadlock), then as :meth:`HotPath.submit`."""
+        with self._db.session() as session:
+            jobs = JobRepository(session)
+            queued = jobs.count_queued(caller.user_id)  # locks the user's row first
+            self._check_queue(queued)
+            admit_job(session, caller, session_id, fields["backend"])
+            admit(queued, stored_bytes_of(session, caller.user_id))
+            job = jobs.add(**fields, session_id=session_id)
+            self._signals.queued(session, job.id)
+        return job
+
+    def _check_queue(self, queued: int) -> None:
+        if queued >= self._max_queued:
+            raise QuotaExceededError(
+                f"you already have {queued} queued jobs, the limit per user "
+                f"(QRUNTIME_MAX_QUEUED_JOBS_PER_USER is {self._max_queued}); "
+                "wait for some to start or cancel them"
+            )
 
     def list(
         self,
@@ -134,6 +167,12 @@ class JobService:
         pending: bool | None = None,
         program_id: str | None = None,
         statuses: Collection[JobStatus] | None = None,
+        backend: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        oldest_first: bool = False,
+        tags: Sequence[str] = (),
+        session_id: str | None = None,
     ) -> tuple[list[StoredJob], int]:
         wanted = set(statuses) if statuses else None
         if pending is not None:
@@ -148,12 +187,17 @@ class JobService:
                 offset=offset,
                 statuses=wanted,
                 program_id=program_id,
+                backend=backend,
+                created_after=created_after,
+                created_before=created_before,
+                oldest_first=oldest_first,
+                tags=tags,
+                session_id=session_id,
             )
 
     def get(self, caller: Principal, job_id: str) -> StoredJob:
         """Jobs are visible to their owner and admins only; for anyone else they do not exist."""
-        with self._db.session(readonly=True) as session:
-            job = JobRepository(session).get(job_id)
+        job = self._reads.job(job_id)
         if job is None or not caller.owns(job.owner_id):
             raise NotFoundError("job", job_id)
         return job
@@ -163,6 +207,14 @@ class JobService:
         if job.status is not JobStatus.DONE or job.result is None:
             raise InvalidStateError(_no_result_message(job))
         return job.result
+
+    def set_tags(self, caller: Principal, job_id: str, tags: Sequence[str]) -> StoredJob:
+        """Replace a job's tags (its owner or an admin, as any change to a job)."""
+        self.get(caller, job_id)
+        checked = _checked_tags(tags)
+        with self._db.session() as session:
+            JobRepository(session).set_tags(job_id, checked)
+        return self.get(caller, job_id)
 
     def interim_results(
         self, caller: Principal, job_id: str, since: int = 0
@@ -201,18 +253,33 @@ class JobService:
         """Why a queued job does not start now, when this server knows a reason."""
         if job.status is not JobStatus.QUEUED:
             return None
-        return self._scheduler.waiting_reason()
+        general = self._scheduler.waiting_reason()
+        if general is not None:
+            return general
+        if job.owner_replica is not None:  # held: claimed, not placed yet (Ray)
+            return (
+                f"claimed by replica {job.owner_replica}, waiting for Ray to place it: no "
+                "node has its resources free now"
+            )
+        # Accepted while the executor could not tell (its cluster was down, or not read yet):
+        # a request no machine can hold waits, saying so, rather than silently for ever.
+        try:
+            resources = JobResources.from_json(json.loads(job.resources or "null"))
+        except (ValueError, TypeError):  # stored by an older version: the scheduler decides
+            return None
+        unsatisfiable = self._scheduler.unsatisfiable(resources)
+        if unsatisfiable is not None:
+            return f"waiting for a machine that can hold it: {unsatisfiable}"
+        return None
 
     def _check_resources(self, requested: Any, defaults: dict[str, Any] | None) -> JobResources:
         """The job's reservation (its request over the program's defaults), refused when no
         machine of the executor could ever hold it."""
         try:
-            program_default = JobResources.from_json(defaults) if defaults else None
-            asked = JobResources.from_json(requested)
+            reservation = JobResources.requested(requested, defaults)
         except ValueError as exc:
             location, _, message = str(exc).partition(": ")
             raise InvalidJobRequestError(Problem(location, message)) from None
-        reservation = asked.merged_over(program_default)
         refusal = self._scheduler.unsatisfiable(reservation)
         if refusal is not None:
             raise ResourcesUnavailableError(Problem("resources", refusal))
@@ -282,3 +349,24 @@ def _no_result_message(job: StoredJob) -> str:
             ": "
         )
     return f"job {job.id!r} is {job.status}; it has no result yet"
+
+
+#: Tags per job, and characters per tag (IBM's limits are of the same order).
+MAX_TAGS, MAX_TAG_LENGTH = 100, 200
+
+
+def _checked_tags(tags: Sequence[str]) -> list[str]:
+    """Tags as given, without repeats; a bad one is refused by position."""
+    if len(tags) > MAX_TAGS:
+        raise InvalidJobRequestError(Problem("tags", f"at most {MAX_TAGS} tags, got {len(tags)}"))
+    kept: list[str] = []
+    for index, tag in enumerate(tags):
+        if not isinstance(tag, str) or not tag or len(tag) > MAX_TAG_LENGTH:
+            message = f"each tag is a string of 1 to {MAX_TAG_LENGTH} characters"
+            raise InvalidJobRequestError(Problem(f"tags[{index}]", message))
+        if any(ord(char) < 32 or 0xD800 <= ord(char) <= 0xDFFF for char in tag):
+            message = "a tag holds no control characters or lone surrogates"
+            raise InvalidJobRequestError(Problem(f"tags[{index}]", message))
+        if tag not in kept:
+            kept.append(tag)
+    return kept

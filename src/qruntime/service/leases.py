@@ -9,6 +9,11 @@ update, so of several replicas that see it only one wins. With an executor that 
 the winner follows the job on; otherwise it ends the job as INTERRUPTED (or CANCELLED, if a
 cancel was waiting), since its process died with its owner. A live replica's jobs are never
 touched: their leases are renewed long before they run out.
+
+Takeovers run as tasks of their own, never inside the heartbeat: one that waits (a row lock,
+a slow Ray adoption) must not hold up the beats that keep this replica's own leases alive.
+A job being taken over is not taken over again, and once claimed its lease is renewed with
+the others until the scheduler follows it.
 """
 
 from __future__ import annotations
@@ -57,12 +62,21 @@ class LeaseKeeper:
         self._dead: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self._soon = asyncio.Event()
+        #: Takeovers under way, by job id.
+        self._takeovers: dict[str, asyncio.Task[None]] = {}
+        #: Orphans this replica has claimed and is about to follow: their leases are renewed.
+        self._claimed: set[str] = set()
 
     async def start(self, dead_replicas: Collection[str] = ()) -> None:
-        """Take over what is already orphaned, then beat every ``heartbeat_seconds``."""
+        """Beat every ``heartbeat_seconds``, and take over what is already orphaned."""
         self._dead = list(dead_replicas)
         await self.beat()
         self._task = asyncio.create_task(self._beat_forever(), name="qruntime-heartbeat")
+        # What is orphaned already is settled before serving (a restarted server's earlier
+        # jobs read as interrupted at once), unless it takes longer than a lease.
+        initial = list(self._takeovers.values())
+        if initial:
+            await asyncio.wait(initial, timeout=self._lease.total_seconds())
 
     def beat_soon(self) -> None:
         """Beat now rather than at the next interval (after missed signals)."""
@@ -73,20 +87,39 @@ class LeaseKeeper:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        takeovers = list(self._takeovers.values())
+        for task in takeovers:
+            task.cancel()
+        await asyncio.gather(*takeovers, return_exceptions=True)
 
     async def beat(self) -> None:
-        """One heartbeat: renew, pass on cancel requests, take over orphans."""
+        """One heartbeat: renew, pass on cancel requests, start taking over orphans."""
         running = self._scheduler.running_job_ids
-        now, renewed, orphans = await asyncio.to_thread(self._beat, running)
+        claimed = [job_id for job_id in self._claimed if job_id not in running]
+        now, renewed, orphans = await asyncio.to_thread(self._beat, running + claimed)
         self._scheduler.release([job_id for job_id in running if job_id not in renewed])
         for job_id, cancel_requested in renewed.items():
-            if cancel_requested:
+            if cancel_requested and job_id in running:
                 self._scheduler.cancel_here(job_id)
-        mine = set(self._scheduler.running_job_ids)
+        mine = set(self._scheduler.running_job_ids) | self._claimed
+        dead = tuple(self._dead)
         for job in orphans:
-            if job.id not in mine:
-                await self._take_over(job, now)
-        self._dead = []  # their orphans are handled; the rows went at registration
+            if job.id not in mine and job.id not in self._takeovers:
+                self._start_takeover(job, now, dead)
+        self._dead = []  # their orphans are being handled; the rows went at registration
+
+    def _start_takeover(self, job: StoredJob, now: datetime, dead: tuple[str, ...]) -> None:
+        task = asyncio.create_task(
+            self._take_over_logged(job, now, dead), name=f"qruntime-takeover-{job.id}"
+        )
+        self._takeovers[job.id] = task
+        task.add_done_callback(lambda _task, job_id=job.id: self._takeovers.pop(job_id, None))
+
+    async def _take_over_logged(self, job: StoredJob, now: datetime, dead: tuple[str, ...]) -> None:
+        try:
+            await self._take_over(job, now, dead)
+        except Exception:  # the next heartbeat lists the orphan again if it still is one
+            log.exception("could not take over job %s", job.id)
 
     async def _beat_forever(self) -> None:
         while True:
@@ -98,24 +131,29 @@ class LeaseKeeper:
             except Exception:  # the database may be briefly unavailable; try again later
                 log.exception("heartbeat failed")
 
-    async def _take_over(self, job: StoredJob, now: datetime) -> None:
+    async def _take_over(self, job: StoredJob, now: datetime, dead: tuple[str, ...]) -> None:
         previous = job.owner_replica or "unknown"
-        gone = self._outcome(job)
+        gone = self._outcome(job, dead)
         if not self._scheduler.can_adopt:
-            if await asyncio.to_thread(self._end_orphan, job, now, gone):
+            if await asyncio.to_thread(self._end_orphan, job, now, gone, dead):
                 log.warning("job %s of replica %s ended: %s", job.id, previous, gone.message)
                 self._hub.notify(job.id)
             return
-        owned = await asyncio.to_thread(self._claim_orphan, job, now)
-        if owned is not None:
+        owned = await asyncio.to_thread(self._claim_orphan, job, now, dead)
+        if owned is None:
+            return
+        self._claimed.add(job.id)
+        try:
             await self._scheduler.adopt(owned, previous_owner=previous, gone=gone)
+        finally:
+            self._claimed.discard(job.id)
 
-    def _outcome(self, job: StoredJob) -> CancelledEvent | ErrorEvent:
+    def _outcome(self, job: StoredJob, dead: tuple[str, ...]) -> CancelledEvent | ErrorEvent:
         """What to record for an orphan nobody can follow."""
         owner = job.owner_replica
         if owner is None:
             why = "the server that ran this job stopped (a version without replica leases)"
-        elif owner in self._dead:
+        elif owner in dead:
             why = (
                 f"the server stopped while this job was running (replica {owner}, since "
                 "restarted from the same data directory)"
@@ -144,7 +182,11 @@ class LeaseKeeper:
             return now, renewed, claims.orphans(now=now, dead_replicas=self._dead)
 
     def _end_orphan(
-        self, job: StoredJob, now: datetime, outcome: CancelledEvent | ErrorEvent
+        self,
+        job: StoredJob,
+        now: datetime,
+        outcome: CancelledEvent | ErrorEvent,
+        dead: tuple[str, ...],
     ) -> bool:
         with self._db.session() as session:
             ended = JobClaims(session).end_orphan(
@@ -153,18 +195,20 @@ class LeaseKeeper:
                 status=outcome.status,
                 reason=outcome.reason,
                 message=outcome.message,
-                dead_replicas=self._dead,
+                dead_replicas=dead,
             )
             if ended:
                 self._signals.changed(session, job.id, outcome.status.value)
             return ended
 
-    def _claim_orphan(self, job: StoredJob, now: datetime) -> StoredJob | None:
+    def _claim_orphan(
+        self, job: StoredJob, now: datetime, dead: tuple[str, ...]
+    ) -> StoredJob | None:
         with self._db.session() as session:
             return JobClaims(session).take_over(
                 job,
                 replica_id=self._replica_id,
                 lease_until=now + self._lease,
                 now=now,
-                dead_replicas=self._dead,
+                dead_replicas=dead,
             )

@@ -20,8 +20,10 @@ from qruntime.domain.errors import (
 from qruntime.domain.metadata import ProgramMetadata, load_metadata
 from qruntime.domain.source import MainSignature, check_program_source, main_signature
 from qruntime.service.principal import Principal
+from qruntime.service.program_cache import ProgramCache
 from qruntime.service.storage_budget import StorageBudget
 from qruntime.storage import Database, ProgramRepository, StoredProgram
+from qruntime.storage.hot_reads import HotReads
 
 #: Metadata fields an owner may change with ``PATCH``.
 EDITABLE_FIELDS = ("name", "description", "max_execution_time", "spec", "version")
@@ -44,6 +46,8 @@ class ProgramService:
         self._max_source_bytes = max_source_bytes
         self._max_metadata_bytes = max_metadata_bytes
         self._ceiling = max_execution_time_ceiling
+        self._derived: ProgramCache[tuple[ProgramMetadata, MainSignature | None]]
+        self._derived = ProgramCache(lambda p: (metadata_of(p), signature_of(p)))
 
     def upload(
         self, caller: Principal, *, data: str, metadata: Any, bare_name: bool = False
@@ -85,11 +89,14 @@ class ProgramService:
 
     def get(self, caller: Principal, program_id: str) -> StoredProgram:
         """A program the caller may see; private ones of others do not exist for them."""
-        with self._db.session(readonly=True) as session:
-            program = ProgramRepository(session).get(program_id)
+        program = HotReads.of(self._db).program(program_id)
         if program is None or not (program.is_public or caller.owns(program.owner_id)):
             raise NotFoundError("program", program_id)
         return program
+
+    def derived(self, program: StoredProgram) -> tuple[ProgramMetadata, MainSignature | None]:
+        """The program's metadata and ``main``'s signature, validated once per version."""
+        return self._derived.derived(program)
 
     def update(self, caller: Principal, program_id: str, changes: dict[str, Any]) -> StoredProgram:
         """Apply metadata changes; the result must still be valid metadata."""
@@ -99,12 +106,14 @@ class ProgramService:
             raise ForbiddenError(f"these fields cannot be changed: {', '.join(unknown)}")
         merged = metadata_of(program).to_json_dict() | changes
         meta = self._metadata(merged)
+        self._derived.forget(program_id)
         with self._db.session() as session:
             return ProgramRepository(session).update(program_id, **_fields(meta))
 
     def replace_source(self, caller: Principal, program_id: str, data: str) -> StoredProgram:
         program = self._owned(caller, program_id)
         source = self._source(data)
+        self._derived.forget(program_id)
         with self._db.session() as session:
             growth = len(source) - len(program.source)
             if self._budget is not None and growth > 0:
@@ -113,11 +122,13 @@ class ProgramService:
 
     def set_visibility(self, caller: Principal, program_id: str, public: bool) -> StoredProgram:
         self._owned(caller, program_id)
+        self._derived.forget(program_id)
         with self._db.session() as session:
             return ProgramRepository(session).update(program_id, is_public=public)
 
     def delete(self, caller: Principal, program_id: str) -> None:
         self._owned(caller, program_id)
+        self._derived.forget(program_id)
         with self._db.session() as session:
             if not ProgramRepository(session).delete(program_id):
                 raise NotFoundError("program", program_id)

@@ -32,6 +32,9 @@ class RecordingSink:
             await self._recorder.close(job_id)
         return outcome
 
+    async def begin(self, job_id: str, node: str) -> bool:
+        return await self._recorder.begin(job_id, node)
+
     async def record_outcome(self, job_id: str, event: TerminalEvent) -> bool:
         return await self._recorder.record_outcome(job_id, event)
 

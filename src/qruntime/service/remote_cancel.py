@@ -32,14 +32,15 @@ async def wait_until_ended(db: Database, hub: StreamHub, job_id: str, timeout: f
     watch = hub.watch(job_id)
     while True:
         watch.snapshot()
-        job = await asyncio.to_thread(_get, db, job_id)
+        job = await asyncio.to_thread(stored_job, db, job_id)
         remaining = deadline - loop.time()
         if job.status.is_terminal() or remaining <= 0:
             return job
         await watch.wait(min(remaining, RECHECK_SECONDS))
 
 
-def _get(db: Database, job_id: str) -> StoredJob:
+def stored_job(db: Database, job_id: str) -> StoredJob:
+    """The job as stored now; NotFoundError if there is none."""
     with db.session(readonly=True) as session:
         job = JobRepository(session).get(job_id)
     if job is None:

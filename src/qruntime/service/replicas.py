@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from qruntime.execution.pids import pid_alive
 from qruntime.storage import Database
 from qruntime.storage.clock import database_now
 from qruntime.storage.records import StoredReplica
@@ -113,12 +114,4 @@ def _is_gone(replica: StoredReplica) -> bool:
     way it is not known to be dead, and its jobs wait for their leases. Our own pid recorded
     by another run (a restarted container is pid 1 again) proves nothing either.
     """
-    if replica.pid == os.getpid():
-        return False
-    try:
-        os.kill(replica.pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return replica.pid != os.getpid() and not pid_alive(replica.pid)

@@ -17,26 +17,24 @@ from collections.abc import AsyncIterator, Collection, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from qruntime.domain.errors import InvalidStateError, NotFoundError
+from qruntime.domain.errors import InvalidStateError
 from qruntime.domain.events import CancelledEvent, ErrorEvent, JobEvent, TerminalEvent
 from qruntime.domain.job import JobReason, JobStatus
 from qruntime.domain.resources import JobResources
 from qruntime.execution import Executor, JobRequest
-from qruntime.service.claims import claim_jobs
+from qruntime.execution.executor import ExecutorUnavailable
+from qruntime.service.claims import claim_jobs, start_held
 from qruntime.service.event_batches import batched
 from qruntime.service.fair_share import FairShare
 from qruntime.service.job_recorder import JobRecorder
-from qruntime.service.remote_cancel import request_cancel, wait_until_ended
+from qruntime.service.remote_cancel import request_cancel, stored_job, wait_until_ended
 from qruntime.service.stream_hub import StreamHub
 from qruntime.storage import Database, JobRepository, StoredJob
+from qruntime.storage.job_claims import JobClaims
 from qruntime.storage.signals import Signals
 
 log = logging.getLogger("qruntime.scheduler")
 
-INTERRUPTED_AT_START = (
-    "the server stopped while this job was running, so it did not finish; "
-    "its interim results up to that point are kept"
-)
 INTERRUPTED_AT_SHUTDOWN = "the server shut down while this job was running, so it did not finish"
 #: Safety net: look at the queue this often even if nobody woke the scheduler.
 IDLE_RESCAN_SECONDS = 5.0
@@ -53,6 +51,8 @@ class _Running:
     ended: bool = False
     #: Another replica took the job over: nothing more is recorded from here.
     lease_lost: bool = False
+    #: Claimed but QUEUED still: it starts once the executor placed it.
+    held: bool = False
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -93,26 +93,14 @@ class Scheduler:
         self._side_tasks: set[asyncio.Task[object]] = set()
         self._stopping = False
 
-    async def start(self, *, interrupt_leftovers: bool) -> list[str]:
-        """Start dispatching. ``interrupt_leftovers`` (a database only this server can use)
-        first marks every job a dead server left RUNNING as interrupted; with replicas, leases
-        decide instead."""
+    async def start(self) -> None:
+        """Start dispatching. Jobs a dead server left RUNNING are the lease keeper's
+        (:mod:`.leases`), on SQLite as with replicas: one recovery, not two."""
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
-        interrupted = []
-        if interrupt_leftovers:
-            interrupted = await asyncio.to_thread(self._interrupt_running)
-        for job_id in interrupted:
-            self._hub.notify(job_id)
-        if interrupted:
-            log.warning(
-                "marked %d job(s) left running by a previous server as INTERRUPTED",
-                len(interrupted),
-            )
         self._wakeup.set()  # jobs queued before this start run now
         self._warm_up = asyncio.create_task(self._executor.start(), name="qruntime-warm-up")
         self._dispatcher = asyncio.create_task(self._dispatch_forever(), name="qruntime-dispatch")
-        return interrupted
 
     def wake(self) -> None:
         """Tell the dispatcher to look at the queue; safe to call from any thread."""
@@ -141,12 +129,12 @@ class Scheduler:
         while True:
             running = self._running.get(job_id)
             if running is not None:
-                await self._cancel_running(running)
+                await self._stop_or_wait(running)
                 break
             if await asyncio.to_thread(self._cancel_queued, job_id):
                 self._hub.notify(job_id)
                 break
-            job = await asyncio.to_thread(self._get, job_id)
+            job = await asyncio.to_thread(stored_job, self._db, job_id)
             if job.status.is_terminal():
                 raise InvalidStateError(_finished_message(job))
             mine = job.owner_replica == self.replica_id
@@ -154,7 +142,7 @@ class Scheduler:
                 await asyncio.to_thread(request_cancel, self._db, self._signals, job_id)
                 return await wait_until_ended(self._db, self._hub, job_id, self._cancel_wait)
             await asyncio.sleep(0.02)  # claimed this instant: it is about to appear as running
-        return await asyncio.to_thread(self._get, job_id)
+        return await asyncio.to_thread(stored_job, self._db, job_id)
 
     def cancel_here(self, job_id: str) -> None:
         """Someone asked (through another replica) to stop a job this replica owns."""
@@ -182,7 +170,15 @@ class Scheduler:
     async def adopt(self, job: StoredJob, *, previous_owner: str, gone: TerminalEvent) -> None:
         """Follow a job this replica just took over from ``previous_owner``; ``gone`` is its
         outcome if the executor cannot follow it after all."""
-        events = await self._executor.adopt(self._request(job), recorded_seq=job.interim_count)
+        events = await self._executor.adopt(
+            self._request(job), recorded_seq=job.interim_count, started_on=job.started_on
+        )
+        if events is None and self._executor.jobs_outlive_replica and job.started_on is None:
+            # Its replica died between claiming it and an agent starting it: no agent ever
+            # ran it (an agent records its start first), so it runs now, once.
+            log.info("job %s of replica %s never started; starting it", job.id, previous_owner)
+            self._start(_Running(job, cancel_requested=job.cancel_requested_at is not None), None)
+            return
         if events is None:
             await self._finish_quietly(job.id, gone)
             self._hub.notify(job.id)
@@ -238,8 +234,12 @@ class Scheduler:
         slots = self._max_concurrent - len(self._running)
         if slots <= 0 or self.waiting_reason() is not None:
             return
-        for job in await asyncio.to_thread(self._claim, slots):
-            running = _Running(job)
+        ended: list[str] = []
+        claimed = await asyncio.to_thread(self._claim, slots, ended)
+        for job_id in ended:  # of a session or batch that ended before they could start
+            self._hub.notify(job_id)
+        for job in claimed:
+            running = _Running(job, held=self._executor.places_before_start)
             if job.cancel_requested_at is not None:
                 running.cancel_requested = True
             self._start(running, None)
@@ -255,6 +255,8 @@ class Scheduler:
         job = running.job
         try:
             if events is None:
+                if running.held and not await self._place_held(running):
+                    return
                 self._hub.notify(job.id)  # it is RUNNING now
                 if running.cancel_requested:
                     raise asyncio.CancelledError
@@ -276,12 +278,56 @@ class Scheduler:
             else:
                 with contextlib.suppress(Exception):  # the job's outcome is already stored
                     await asyncio.shield(self._recorder.close(job.id))
+            with contextlib.suppress(Exception):  # a place it got but never used (cancelled)
+                await asyncio.shield(self._executor.unreserve(job.id))
             self._running.pop(job.id, None)
             running.finished.set()
             self._hub.notify(job.id)
             self._hub.forget(job.id)
             if not self._stopping and self._wakeup is not None:
                 self._wakeup.set()
+
+    async def _place_held(self, running: _Running) -> bool:
+        """Wait until the executor placed a held job, then start it (RUNNING from now); False
+        when it does not run here: cancelled meanwhile, another replica has it now, the
+        executor went away (it is queued again), or this server stops."""
+        job = running.job
+        try:
+            if not running.cancel_requested:
+                await self._executor.reserve(self._request(job))
+                if not running.cancel_requested:
+                    started = await asyncio.to_thread(self._start_held, job.id)
+                    if started is not None:
+                        running.job, running.held = started, False
+                        return True
+                    running.lease_lost = True  # cancelled or taken elsewhere: not ours
+        except asyncio.CancelledError:
+            pass  # cancelled here, the lease lost, or the server stopping: see below
+        except ExecutorUnavailable as exc:  # Ray went away while placing it
+            log.warning("job %s could not be placed: %s; it waits queued", job.id, exc)
+        except Exception as exc:  # placing it failed for good: no loop of claims and failures
+            log.exception("job %s could not be placed", job.id)
+            failed = ErrorEvent(
+                f"internal error: it could not be placed: {exc}", JobReason.PROCESS_CRASHED
+            )
+            await asyncio.shield(self._executor.unreserve(job.id))
+            await asyncio.shield(self._finish_quietly(job.id, failed))
+            return False
+        await asyncio.shield(self._end_hold(running))
+        return False
+
+    async def _end_hold(self, running: _Running) -> None:
+        """Undo a hold that will not start: its place given up; the job cancelled if that was
+        asked, else given back to the queue (unless another replica has it now)."""
+        job_id = running.job.id
+        await self._executor.unreserve(job_id)
+        if running.lease_lost:
+            return
+        if running.cancel_requested:
+            if await asyncio.to_thread(self._cancel_queued, job_id):
+                self._hub.notify(job_id)
+        else:
+            await asyncio.to_thread(self._release_held, job_id)
 
     def _request(self, job: StoredJob) -> JobRequest:
         return JobRequest(
@@ -306,6 +352,26 @@ class Scheduler:
         else:
             outcome = ErrorEvent(INTERRUPTED_AT_SHUTDOWN, JobReason.INTERRUPTED)
         await asyncio.shield(self._finish_quietly(running.job.id, outcome))
+
+    async def _stop_or_wait(self, running: _Running) -> None:
+        """Stop a job this replica runs; on a remote executor wait at most ``cancel_wait_seconds``.
+
+        A remote executor that cannot reach the job now (its Ray cluster is down) goes on trying
+        in the background; the request is stored on the job too, so a replica that adopts it
+        stops it. The caller gets the job as it is then, not a call that hangs until Ray is back.
+        A local job's process is killed here and now: that wait has no bound.
+        """
+        if not running.cancel_requested:
+            running.cancel_requested = True
+            self._spawn(self._cancel_running(running), f"qruntime-cancel-{running.job.id}")
+        bound = self._cancel_wait if self._executor.jobs_outlive_replica else None
+        try:
+            await asyncio.wait_for(asyncio.shield(running.finished.wait()), bound)
+        except TimeoutError:
+            log.warning(
+                "job %s did not stop within %g s; still trying", running.job.id, self._cancel_wait
+            )
+            await asyncio.to_thread(request_cancel, self._db, self._signals, running.job.id)
 
     async def _cancel_running(self, running: _Running) -> None:
         """Before its process exists, ``_run`` sees the flag; after, the executor stops it.
@@ -341,16 +407,12 @@ class Scheduler:
 
     # Database work, run in worker threads.
 
-    def _interrupt_running(self) -> list[str]:
+    def _claim(self, slots: int, ended: list[str]) -> list[StoredJob]:
+        """A job is claimed only once the executor has room for it: until then it stays
+        QUEUED (a job that no node could ever hold was refused at submit)."""
+        room = self._executor.room()
         with self._db.session() as session:
-            interrupted = JobRepository(session).interrupt_running(INTERRUPTED_AT_START)
-            for job_id in interrupted:
-                self._signals.changed(session, job_id, JobStatus.ERROR.value)
-            return interrupted
-
-    def _claim(self, slots: int) -> list[StoredJob]:
-        with self._db.session() as session:
-            return claim_jobs(
+            claimed = claim_jobs(
                 session,
                 replica_id=self.replica_id,
                 slots=slots,
@@ -358,20 +420,22 @@ class Scheduler:
                 fair_share=self._fair_share,
                 signals=self._signals,
                 max_running_per_user=self._max_running_per_user,
-                fits=self._fits_now,
+                fits=lambda resources: room(_resources(resources)),
+                ended=ended,
+                hold=self._executor.places_before_start,
             )
+        for job in claimed:
+            self._executor.taken(_resources(job.resources))
+        return claimed
 
-    def _fits_now(self, resources: str | None) -> bool:
-        """A job is claimed only once the executor has room for it: until then it stays
-        QUEUED (a job that no node could ever hold was refused at submit)."""
-        return self._executor.fits_now(JobResources.from_json(json.loads(resources or "null")))
+    def _start_held(self, job_id: str) -> StoredJob | None:
+        with self._db.session() as session:
+            return start_held(session, job_id, replica_id=self.replica_id, signals=self._signals)
 
-    def _get(self, job_id: str) -> StoredJob:
-        with self._db.session(readonly=True) as session:
-            job = JobRepository(session).get(job_id)
-        if job is None:
-            raise NotFoundError("job", job_id)
-        return job
+    def _release_held(self, job_id: str) -> None:
+        with self._db.session() as session:
+            if JobClaims(session).release_held(job_id, replica_id=self.replica_id):
+                self._signals.queued(session, job_id)  # others may claim it now
 
     def _cancel_queued(self, job_id: str) -> bool:
         with self._db.session() as session:
@@ -380,6 +444,10 @@ class Scheduler:
             if cancelled is not None:
                 self._signals.changed(session, job_id, JobStatus.CANCELLED.value)
             return cancelled is not None
+
+
+def _resources(stored: str | None) -> JobResources:
+    return JobResources.from_json(json.loads(stored or "null"))
 
 
 def _finished_message(job: StoredJob) -> str:

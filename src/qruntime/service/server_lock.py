@@ -3,7 +3,9 @@
 A second ``qruntime serve`` on the same data directory or SQLite file must not mark the first
 one's running jobs interrupted: it takes an exclusive ``flock`` on ``<data dir>/server.lock``
 (and ``<database>.lock`` on SQLite) and binds its port before the app starts, and exits with a
-message naming the running server's pid and URL when either is taken. Replicas on PostgreSQL
+message naming the running server's pid and URL when either is taken. Any other entry point
+(the app run in-process, under another ASGI server) gets the same from ``Services.start``,
+which takes the locks itself unless they were handed in. Replicas on PostgreSQL
 each have their own data directory, so the lock never stands between them.
 """
 

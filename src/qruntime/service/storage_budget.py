@@ -24,7 +24,10 @@ class StorageBudget:
 
     def check(self, session: Session, caller: Principal, adding: int, what: str) -> None:
         """Raise StorageBudgetError if ``adding`` bytes more would pass the caller's budget."""
-        used = stored_bytes_of(session, caller.user_id)
+        self.check_usage(stored_bytes_of(session, caller.user_id), adding, what)
+
+    def check_usage(self, used: int, adding: int, what: str) -> None:
+        """:meth:`check` for a caller who stores ``used`` bytes, counted by the caller."""
         if used + adding > self.max_bytes:
             raise StorageBudgetError(
                 f"{what} would add {adding} bytes to the {used} you already store (programs, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict, deque
 from collections.abc import Sequence
+from itertools import islice
 
 from qruntime.storage import StoredInterim
 
@@ -20,19 +21,28 @@ RECENT_BYTES = 4 * 1024 * 1024
 
 
 class StreamHub:
-    """Per-job change counters on one event loop; ``notify`` and ``Watch`` run on that loop."""
+    """Per-job change stamps on one event loop; ``notify`` and ``Watch`` run on that loop.
+
+    Stamps come from one clock that only moves forward, so a job forgotten and woken again
+    never repeats a stamp a reader holds; a reader whose job was forgotten since its snapshot
+    counts that as a change (it reads the database again, at worst for nothing).
+    """
 
     def __init__(self) -> None:
-        self._versions: dict[str, int] = defaultdict(int)
+        self._clock = 0
+        #: The clock when a job's stamps were last dropped by :meth:`forget`.
+        self._forgotten_at = 0
+        self._versions: dict[str, int] = {}
         #: Bumped by every change but stored interim results: status, result, deletion.
-        self._state_versions: dict[str, int] = defaultdict(int)
+        self._state_versions: dict[str, int] = {}
         self._recent: dict[str, deque[StoredInterim]] = {}
         self._recent_bytes: dict[str, int] = defaultdict(int)
         self._waiters: dict[str, set[asyncio.Future[None]]] = defaultdict(set)
 
     def notify(self, job_id: str) -> None:
         """The job's row changed (status, result): readers must read it again."""
-        self._state_versions[job_id] += 1
+        self._clock += 1
+        self._state_versions[job_id] = self._clock
         self._wake(job_id)
 
     def notify_interims(self, job_id: str, interims: Sequence[StoredInterim]) -> None:
@@ -64,7 +74,10 @@ class StreamHub:
         recent = self._recent.get(job_id)
         if not recent or recent[0].seq > after + 1:
             return None
-        return [interim for interim in recent if interim.seq > after]
+        wanted = recent[-1].seq - after  # kept seqs are contiguous: the newest ``wanted``
+        if wanted <= 0:
+            return []
+        return list(islice(reversed(recent), wanted))[::-1]
 
     def watch(self, job_id: str) -> Watch:
         return Watch(self, job_id)
@@ -74,12 +87,15 @@ class StreamHub:
         self._recent.pop(job_id, None)
         self._recent_bytes.pop(job_id, None)
         if not self._waiters.get(job_id):
-            self._versions.pop(job_id, None)
+            if self._versions.pop(job_id, None) is not None:
+                self._clock += 1
+                self._forgotten_at = self._clock
             self._state_versions.pop(job_id, None)
             self._waiters.pop(job_id, None)
 
     def _wake(self, job_id: str) -> None:
-        self._versions[job_id] += 1
+        self._clock += 1
+        self._versions[job_id] = self._clock
         for waiter in self._waiters.pop(job_id, ()):
             if not waiter.done():
                 waiter.set_result(None)
@@ -91,21 +107,32 @@ class Watch:
     def __init__(self, hub: StreamHub, job_id: str):
         self._hub = hub
         self._job_id = job_id
-        self._seen = hub._versions.get(job_id, 0)
-        self._seen_state = hub._state_versions.get(job_id, 0)
+        self.snapshot()
 
     def snapshot(self) -> None:
         self._seen = self._hub._versions.get(self._job_id, 0)
         self._seen_state = self._hub._state_versions.get(self._job_id, 0)
+        self._seen_clock = self._hub._clock
+
+    def _differs(self, stamps: dict[str, int], seen: int) -> bool:
+        current = stamps.get(self._job_id)
+        if current is None:  # forgotten since the snapshot, or never stamped
+            return seen != 0 or self._hub._forgotten_at > self._seen_clock
+        return current != seen
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything changed since the snapshot."""
+        return self._differs(self._hub._versions, self._seen)
 
     @property
     def state_changed(self) -> bool:
         """Whether anything but stored interim results changed since the snapshot."""
-        return self._hub._state_versions.get(self._job_id, 0) != self._seen_state
+        return self._differs(self._hub._state_versions, self._seen_state)
 
     async def wait(self, timeout: float | None = None) -> bool:
         """True once the job changed after the snapshot; False on timeout."""
-        if self._hub._versions.get(self._job_id, 0) != self._seen:
+        if self.changed:
             return True
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._hub._waiters[self._job_id].add(waiter)

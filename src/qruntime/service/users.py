@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from qruntime.domain.errors import (
@@ -13,8 +14,10 @@ from qruntime.domain.errors import (
 )
 from qruntime.domain.text import repair_text
 from qruntime.domain.users import Role, check_user_name, parse_role
+from qruntime.service import access_tokens
 from qruntime.service.auth_failures import FailedAuthLimiter
 from qruntime.service.principal import Principal
+from qruntime.service.token_cache import TokenCache
 from qruntime.service.tokens import hash_token, new_token
 from qruntime.storage import Database, StoredToken, StoredUser, UserRepository
 
@@ -31,25 +34,87 @@ class IssuedToken:
     token_id: str
 
 
+@dataclass(frozen=True)
+class AccessToken:
+    """A short-lived bearer token exchanged for a qruntime token (``/identity/token``)."""
+
+    token: str
+    expires_in: int
+    expiration: int
+
+
 class UserService:
-    def __init__(self, db: Database, *, failed_auths: FailedAuthLimiter | None = None):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        failed_auths: FailedAuthLimiter | None = None,
+        token_cache: TokenCache | None = None,
+    ):
         self._db = db
         self.failed_auths = failed_auths or FailedAuthLimiter(DEFAULT_MAX_FAILED_AUTHS)
+        self.tokens = token_cache if token_cache is not None else TokenCache()
+        #: The key access tokens are signed with, the same on every replica (set at start).
+        self.access_secret: bytes | None = None
 
     def authenticate(self, token: str | None, *, source: str | None = None) -> Principal:
-        """The token's user; ``source`` (the client's address) counts towards the limit on
-        failed authentications, and a source over it is refused whatever it sends."""
+        """The token's user. A wrong token counts against ``source`` (the client's address);
+        past the limit it is refused with 429. A right token is never refused for its
+        address's failures."""
         if not token:
             raise NotAuthenticatedError(
                 "missing bearer token: send 'Authorization: Bearer <token>'"
             )
-        self.failed_auths.check(source)
+        if access_tokens.looks_like_access_token(token):
+            return self._authenticate_access_token(token, source)
+        token_hash = hash_token(repair_text(token))
+        cached = self.tokens.get(token_hash)
+        if cached is not None:
+            return cached
+        generation = self.tokens.generation()
         with self._db.session(readonly=True) as session:
-            user = UserRepository(session).user_for_token(hash_token(repair_text(token)))
+            user = UserRepository(session).user_for_token(token_hash)
         if user is None:
-            self.failed_auths.record_failure(source)
-            raise NotAuthenticatedError("unknown or revoked token")
+            refusal = NotAuthenticatedError("unknown or revoked token")
+            raise self.failed_auths.failed(source, refusal)
+        principal = Principal(user.id, user.name, Role(user.role))
+        self.tokens.put(token_hash, principal, generation)
+        return principal
+
+    def exchange(self, token: str | None, *, source: str | None = None) -> AccessToken:
+        """A short-lived access token for a live qruntime token (the IAM-style exchange)."""
+        if not token or access_tokens.looks_like_access_token(token):
+            refusal = NotAuthenticatedError("send a qruntime token as the apikey")
+            raise self.failed_auths.failed(source, refusal)
+        with self._db.session(readonly=True) as session:
+            found = UserRepository(session).token_id_for(hash_token(repair_text(token)))
+        if found is None:
+            raise self.failed_auths.failed(
+                source, NotAuthenticatedError("unknown or revoked token")
+            )
+        user, token_id = found
+        now = int(time.time())
+        issued = access_tokens.issue(self._secret(), user.id, token_id, now=now)
+        ttl = access_tokens.ACCESS_TOKEN_TTL
+        return AccessToken(issued, ttl, now + ttl)
+
+    def _authenticate_access_token(self, token: str, source: str | None) -> Principal:
+        try:
+            claims = access_tokens.verify(self._secret(), token)
+        except NotAuthenticatedError as refusal:
+            raise self.failed_auths.failed(source, refusal) from None
+        with self._db.session(readonly=True) as session:
+            user = UserRepository(session).user_for_token_id(claims.user_id, claims.token_id)
+        if user is None:
+            raise self.failed_auths.failed(
+                source, NotAuthenticatedError("unknown or revoked token")
+            )
         return Principal(user.id, user.name, Role(user.role))
+
+    def _secret(self) -> bytes:
+        if self.access_secret is None:
+            raise NotAuthenticatedError("the server is starting: access tokens are not ready")
+        return self.access_secret
 
     def create_user(
         self, caller: Principal | None, name: str, role: object = Role.USER
@@ -87,6 +152,7 @@ class UserService:
                 revoked = users.revoke_token_by_hash(hash_token(token))
             else:
                 raise ValidationFailed(Problem("token", "give either token_id or token"))
+        self.tokens.clear()  # after the commit: a request from now on reads the revocation
         if not revoked:
             raise NotFoundError("token", token_id or "(given value)")
 

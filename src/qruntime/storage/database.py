@@ -80,6 +80,28 @@ class Database:
                 )
             command.upgrade(alembic_config(connection), "head")
 
+    @contextmanager
+    def exclusive(self, key: int) -> Iterator[None]:
+        """Hold a cluster-wide lock named by ``key`` for the block (a PostgreSQL advisory lock
+        on a connection of its own): replicas doing the same work take turns. SQLite has one
+        server, so nothing to wait for."""
+        if self.dialect != "postgresql":
+            yield
+            return
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                connection.commit()
+
+    def ping(self) -> None:
+        """One round trip to the database; raises SQLAlchemyError when it cannot be reached."""
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -7,6 +7,7 @@ cannot both win a transition, and a terminal status never changes again.
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,42 @@ def lock_owners(session: Session, owner_ids: Collection[int]) -> None:
         )
 
 
+def new_job_row(
+    *,
+    id: str,
+    program_id: str,
+    program_name: str,
+    owner_id: int,
+    backend: str,
+    inputs: str,
+    source: str,
+    max_execution_time: float,
+    resources: str | None = None,
+    tags: Sequence[str] = (),
+    session_id: str | None = None,
+) -> dict[str, Any]:
+    """The columns of a job just submitted (``QUEUED``), as every path that adds one stores it."""
+    return {
+        "id": id,
+        "program_id": program_id,
+        "program_name": program_name,
+        "owner_id": owner_id,
+        "backend": backend,
+        "status": JobStatus.QUEUED.value,
+        "inputs": inputs,
+        "source": source,
+        "max_execution_time": max_execution_time,
+        "resources": resources,
+        "tags": json.dumps(list(tags)) if tags else None,
+        "session_id": session_id,
+        "created_at": utcnow(),
+        "interim_count": 0,
+        "log_bytes": 0,
+        "log_truncated": False,
+        "stored_bytes": len(inputs) + len(source),
+    }
+
+
 class JobRepository:
     """Stores jobs and their events inside the caller's session; never commits."""
 
@@ -63,28 +100,26 @@ class JobRepository:
         source: str,
         max_execution_time: float,
         resources: str | None = None,
+        tags: Sequence[str] = (),
+        session_id: str | None = None,
     ) -> StoredJob:
         """A new ``QUEUED`` job; ``source`` is the program's source at submit time.
 
         An ``id`` that is taken raises DuplicateError (callers may choose ids ahead).
         """
-        row = {
-            "id": id,
-            "program_id": program_id,
-            "program_name": program_name,
-            "owner_id": owner_id,
-            "backend": backend,
-            "status": JobStatus.QUEUED.value,
-            "inputs": inputs,
-            "source": source,
-            "max_execution_time": max_execution_time,
-            "resources": resources,
-            "created_at": utcnow(),
-            "interim_count": 0,
-            "log_bytes": 0,
-            "log_truncated": False,
-            "stored_bytes": len(inputs) + len(source),
-        }
+        row = new_job_row(
+            id=id,
+            program_id=program_id,
+            program_name=program_name,
+            owner_id=owner_id,
+            backend=backend,
+            inputs=inputs,
+            source=source,
+            max_execution_time=max_execution_time,
+            resources=resources,
+            tags=tags,
+            session_id=session_id,
+        )
         try:
             with self._session.begin_nested():
                 self._session.execute(insert(JOBS).values(**row))
@@ -106,8 +141,15 @@ class JobRepository:
         offset: int = 0,
         statuses: Collection[JobStatus] | None = None,
         program_id: str | None = None,
+        backend: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        oldest_first: bool = False,
+        tags: Sequence[str] = (),
+        session_id: str | None = None,
     ) -> tuple[builtins.list[StoredJob], int]:
-        """One page, newest first, and the number of all matches; ``owner_id`` None = all."""
+        """One page, newest first (or oldest), and the number of all matches; ``owner_id``
+        None = all. The creation bounds include their moments."""
         where: builtins.list[ColumnElement[bool]] = []
         if owner_id is not None:
             where.append(JOBS.c.owner_id == owner_id)
@@ -115,17 +157,36 @@ class JobRepository:
             where.append(JOBS.c.status.in_([JobStatus(s).value for s in statuses]))
         if program_id is not None:
             where.append(JOBS.c.program_id == program_id)
+        if backend is not None:
+            where.append(JOBS.c.backend == backend)
+        if session_id is not None:
+            where.append(JOBS.c.session_id == session_id)
+        if created_after is not None:
+            where.append(JOBS.c.created_at >= created_after)
+        if created_before is not None:
+            where.append(JOBS.c.created_at <= created_before)
+        for tag in tags:  # every tag given: its JSON string inside the stored JSON list
+            pattern = "%" + _like_escaped(json.dumps(tag)) + "%"
+            where.append(JOBS.c.tags.like(pattern, escape="\\"))
         total = self._session.execute(
             select(func.count()).select_from(JOBS).where(*where)
         ).scalar_one()
-        query = (
-            select_jobs()
-            .where(*where)
-            .order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc())
-            .limit(limit)
-            .offset(offset)
+        order = (
+            (JOBS.c.created_at.asc(), JOBS.c.id.asc())
+            if oldest_first
+            else (JOBS.c.created_at.desc(), JOBS.c.id.desc())
         )
+        query = select_jobs().where(*where).order_by(*order).limit(limit).offset(offset)
         return [StoredJob.from_row(row) for row in self._session.execute(query)], total
+
+    def set_tags(self, job_id: str, tags: Sequence[str]) -> bool:
+        """Replace the job's tags; False when there is no such job."""
+        result = self._session.execute(
+            update(JOBS)
+            .where(JOBS.c.id == job_id)
+            .values(tags=json.dumps(list(tags)) if tags else None)
+        )
+        return result.rowcount > 0
 
     def count_queued(self, owner_id: int) -> int:
         """The user's QUEUED jobs, counted under :func:`lock_owners` so a cap holds on every
@@ -135,24 +196,6 @@ class JobRepository:
             JOBS.c.owner_id == owner_id, JOBS.c.status == JobStatus.QUEUED.value
         )
         return self._session.execute(query).scalar_one()
-
-    def queued(self) -> builtins.list[StoredJob]:
-        """Every ``QUEUED`` job, oldest first."""
-        query = (
-            select_jobs()
-            .where(JOBS.c.status == JobStatus.QUEUED.value)
-            .order_by(JOBS.c.created_at, JOBS.c.id)
-        )
-        return [StoredJob.from_row(row) for row in self._session.execute(query)]
-
-    def mark_running(self, job_id: str) -> StoredJob | None:
-        """Claim a queued job; None when it was not ``QUEUED`` (someone else won, or it ended)."""
-        result = self._session.execute(
-            update(JOBS)
-            .where(JOBS.c.id == job_id, JOBS.c.status == JobStatus.QUEUED.value)
-            .values(status=JobStatus.RUNNING.value, started_at=utcnow())
-        )
-        return self._require(job_id) if result.rowcount else None
 
     def finish(
         self,
@@ -164,6 +207,19 @@ class JobRepository:
         result: str | None = None,
     ) -> StoredJob | None:
         """End a queued or running job; None (and no change) if it already ended or is missing."""
+        ended = self.end(job_id, status, reason=reason, error_message=error_message, result=result)
+        return self._require(job_id) if ended else None
+
+    def end(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        reason: JobReason | None = None,
+        error_message: str | None = None,
+        result: str | None = None,
+    ) -> bool:
+        """:meth:`finish` reading back nothing: a Ray agent's role may read only job tables."""
         status = JobStatus(status)
         if not status.is_terminal():
             raise ValueError(f"finish() needs a terminal status, not {status}")
@@ -179,38 +235,38 @@ class JobRepository:
                 stored_bytes=JOBS.c.stored_bytes + len(result or "") + len(error_message or ""),
             )
         )
-        return self._require(job_id) if updated.rowcount else None
+        return bool(updated.rowcount)
 
-    def cancel_queued(self, job_id: str, message: str) -> StoredJob | None:
+    def mark_started_on(self, job_id: str, node: str) -> bool:
+        """Record that ``node``'s agent starts the running job; False (nothing changed) when an
+        agent started it already, or it is not running: then it must not be started."""
+        updated = self._session.execute(
+            update(JOBS)
+            .where(
+                JOBS.c.id == job_id,
+                JOBS.c.status == JobStatus.RUNNING.value,
+                JOBS.c.started_on.is_(None),
+            )
+            .values(started_on=node)
+        )
+        return bool(updated.rowcount)
+
+    def cancel_queued(
+        self, job_id: str, message: str, *, reason: JobReason = JobReason.CANCELLED_BY_USER
+    ) -> StoredJob | None:
         """Cancel a job only while it is still queued; None if it started, ended or is missing."""
         updated = self._session.execute(
             update(JOBS)
             .where(JOBS.c.id == job_id, JOBS.c.status == JobStatus.QUEUED.value)
             .values(
                 status=JobStatus.CANCELLED.value,
-                reason=JobReason.CANCELLED_BY_USER.value,
+                reason=JobReason(reason).value,
                 error_message=message,
                 ended_at=utcnow(),
                 stored_bytes=JOBS.c.stored_bytes + len(message),
             )
         )
         return self._require(job_id) if updated.rowcount else None
-
-    def interrupt_running(self, message: str) -> builtins.list[str]:
-        """Mark every ``RUNNING`` job ``ERROR``/``INTERRUPTED``: its server died under it."""
-        rows = self._session.execute(
-            update(JOBS)
-            .where(JOBS.c.status == JobStatus.RUNNING.value)
-            .values(
-                status=JobStatus.ERROR.value,
-                reason=JobReason.INTERRUPTED.value,
-                error_message=message,
-                ended_at=utcnow(),
-                stored_bytes=JOBS.c.stored_bytes + len(message),
-            )
-            .returning(JOBS.c.id)
-        )
-        return sorted(rows.scalars())
 
     def delete_finished_before(self, cutoff: datetime, *, limit: int) -> int:
         """Delete up to ``limit`` finished jobs that ended before ``cutoff``; how many went."""
@@ -231,23 +287,6 @@ class JobRepository:
         return result.rowcount > 0
 
     # --- interim results ------------------------------------------------------------------
-
-    def add_interim(self, job_id: str, seq: int, data: str) -> StoredInterim:
-        """Store interim result ``seq``; a repeated ``seq`` raises DuplicateError."""
-        interim = StoredInterim(job_id=job_id, seq=seq, data=data, created_at=utcnow())
-        try:
-            with self._session.begin_nested():
-                self._session.execute(
-                    insert(INTERIMS).values(
-                        job_id=job_id, seq=seq, data=data, created_at=interim.created_at
-                    )
-                )
-        except IntegrityError as exc:
-            if not self._exists(job_id):
-                raise NotFoundError("job", job_id) from exc
-            raise DuplicateError(f"job {job_id!r} already has interim result {seq}") from exc
-        self._count_interims(job_id, seq, len(data))
-        return interim
 
     def add_interims(
         self, job_id: str, items: Sequence[tuple[int, str]]
@@ -376,3 +415,7 @@ class JobRepository:
 
 def _utf8_size(text: str) -> int:
     return len(text.encode("utf-8", errors="surrogatepass"))
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -135,6 +135,8 @@ class JobRow(Base):
     log_truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: JobResources as JSON text (CPUs, memory, GPUs to reserve); None: the defaults.
     resources: Mapped[str | None] = mapped_column(Text)
+    #: Tags (qiskit-ibm-runtime's job_tags) as a JSON list of strings; None: no tags.
+    tags: Mapped[str | None] = mapped_column(Text)
     #: Characters stored for the job but its log: inputs, source, result, error, interim results.
     stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     #: The replica that runs the job (RUNNING), or ran it last; None before it started.
@@ -143,6 +145,34 @@ class JobRow(Base):
     lease_expires_at: Mapped[datetime | None]
     #: Set by a cancel that reached another replica than the owner; the owner stops the job.
     cancel_requested_at: Mapped[datetime | None]
+    #: The Ray node whose agent started the job (set once, by that agent); None: not started
+    #: by an agent (or the local executor).
+    started_on: Mapped[str | None] = mapped_column(String(64))
+    #: The session or batch (``job_groups.id``) the job was submitted in; None: on its own.
+    session_id: Mapped[str | None] = mapped_column(String(40), index=True)
+
+
+class JobGroupRow(Base):
+    """A session or batch (domain/sessions.py); its state is computed from these moments and
+    its jobs. Never deleted: its jobs name it."""
+
+    __tablename__ = "job_groups"
+    __table_args__ = (Index("ix_job_groups_owner_id_created_at", "owner_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: ``session`` or ``batch``.
+    mode: Mapped[str] = mapped_column(String(16))
+    backend: Mapped[str] = mapped_column(String(100))
+    #: Seconds it may run, counted from the start of its first job.
+    max_time: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    #: When its first job started; ``expires_at`` is that plus ``max_time``.
+    activated_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    #: Closed by its owner: no new jobs, queued ones still run.
+    closed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
 
 
 class InterimRow(Base):
@@ -190,6 +220,18 @@ class ServerSecretRow(Base):
     created_at: Mapped[datetime]
 
 
+class StreamDeliveryRow(Base):
+    """How far a compatibility websocket got with a job's interim results, per token, so
+    that a client which reconnects (to any replica) resumes after them; rows expire soon."""
+
+    __tablename__ = "stream_deliveries"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 # Core tables for the repositories: they select rows, not entities, so no identity map can
 # serve a stale object after a conditional UPDATE in the same session.
 USERS = cast(Table, UserRow.__table__)
@@ -200,3 +242,5 @@ INTERIMS = cast(Table, InterimRow.__table__)
 LOG_LINES = cast(Table, LogLineRow.__table__)
 REPLICAS = cast(Table, ReplicaRow.__table__)
 SERVER_SECRETS = cast(Table, ServerSecretRow.__table__)
+STREAM_DELIVERIES = cast(Table, StreamDeliveryRow.__table__)
+JOB_GROUPS = cast(Table, JobGroupRow.__table__)

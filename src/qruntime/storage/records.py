@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from qruntime.domain.job import JobReason, JobStatus
+from qruntime.domain.sessions import SessionClock, SessionMode
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,12 @@ class StoredJob:
     owner_replica: str | None = None
     lease_expires_at: datetime | None = None
     cancel_requested_at: datetime | None = None
+    #: The job's tags, in the order they were given.
+    tags: tuple[str, ...] = ()
+    #: The Ray node whose agent started the job; None before one did.
+    started_on: str | None = None
+    #: The session or batch it was submitted in; None: on its own.
+    session_id: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> StoredJob:
@@ -126,9 +134,71 @@ class StoredJob:
             interim_count=row.interim_count,
             log_truncated=bool(row.log_truncated),
             resources=row.resources,
+            tags=_tags(getattr(row, "tags", None)),
             owner_replica=row.owner_replica,
             lease_expires_at=row.lease_expires_at,
             cancel_requested_at=row.cancel_requested_at,
+            started_on=getattr(row, "started_on", None),
+            session_id=getattr(row, "session_id", None),
+        )
+
+
+@dataclass(frozen=True)
+class StoredJobGroup:
+    """A session or batch, with counts of its jobs (``pending_jobs``: queued or running)."""
+
+    id: str
+    owner_id: int
+    owner_name: str
+    mode: SessionMode
+    backend: str
+    max_time: int
+    created_at: datetime
+    activated_at: datetime | None
+    expires_at: datetime | None
+    closed_at: datetime | None
+    cancelled_at: datetime | None
+    jobs: int = 0
+    pending_jobs: int = 0
+    last_job_started: datetime | None = None
+    last_job_ended: datetime | None = None
+
+    @property
+    def clock(self) -> SessionClock:
+        return SessionClock(
+            self.activated_at,
+            self.expires_at,
+            self.closed_at,
+            self.cancelled_at,
+            self.pending_jobs,
+        )
+
+    def usage_seconds(self, now: datetime) -> float:
+        """From its first job's start to its last job's end (or now, while jobs are pending)."""
+        if self.activated_at is None:
+            return 0.0
+        end = now if self.pending_jobs else (self.last_job_ended or self.activated_at)
+        return max((end - self.activated_at).total_seconds(), 0.0)
+
+    @classmethod
+    def from_row(cls, row: Any) -> StoredJobGroup:
+        """``row``: the group's columns, ``owner_name`` and the job counts (or none)."""
+        return cls(
+            id=row.id,
+            owner_id=row.owner_id,
+            owner_name=row.owner_name,
+            mode=SessionMode(row.mode),
+            backend=row.backend,
+            max_time=row.max_time,
+            created_at=row.created_at,
+            activated_at=row.activated_at,
+            expires_at=row.expires_at,
+            closed_at=row.closed_at,
+            cancelled_at=row.cancelled_at,
+            jobs=getattr(row, "job_count", None) or 0,
+            pending_jobs=getattr(row, "pending_jobs", None) or 0,
+            last_job_started=getattr(row, "last_job_started", None),
+            last_job_ended=getattr(row, "last_job_ended", None),
         )
 
 
@@ -184,3 +254,16 @@ class StoredLogLine:
     @classmethod
     def from_row(cls, row: Any) -> StoredLogLine:
         return cls(stream=row.stream, text=row.text, created_at=row.created_at)
+
+
+def _tags(text: str | None) -> tuple[str, ...]:
+    """Stored tags; anything but a JSON list of strings reads as none (a read never fails)."""
+    if not text:
+        return ()
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return ()
+    if not isinstance(found, list):
+        return ()
+    return tuple(tag for tag in found if isinstance(tag, str))

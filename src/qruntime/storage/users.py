@@ -70,6 +70,24 @@ class UserRepository:
         ).first()
         return StoredUser.from_row(row) if row is not None else None
 
+    def token_id_for(self, token_hash: str) -> tuple[StoredUser, str] | None:
+        """The live token's user and token id (what a short-lived access token names)."""
+        row = self._session.execute(
+            select(USERS, TOKENS.c.id.label("token_id"))
+            .join(TOKENS, TOKENS.c.user_id == USERS.c.id)
+            .where(TOKENS.c.token_hash == token_hash, TOKENS.c.revoked_at.is_(None))
+        ).first()
+        return (StoredUser.from_row(row), row.token_id) if row is not None else None
+
+    def user_for_token_id(self, user_id: int, token_id: str) -> StoredUser | None:
+        """The user of a live token given by id (an access token's origin must still live)."""
+        row = self._session.execute(
+            select(USERS)
+            .join(TOKENS, TOKENS.c.user_id == USERS.c.id)
+            .where(TOKENS.c.id == token_id, USERS.c.id == user_id, TOKENS.c.revoked_at.is_(None))
+        ).first()
+        return StoredUser.from_row(row) if row is not None else None
+
     def tokens_of(self, user_id: int) -> builtins.list[StoredToken]:
         rows = self._session.execute(
             select(TOKENS)

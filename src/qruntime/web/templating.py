@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from qruntime import __version__
+from qruntime.domain.instances import instance_crn
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -53,7 +54,7 @@ def pretty_json(value: Any) -> str:
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.filters.update(when=when, pretty_json=pretty_json)
-templates.env.globals.update(duration=duration, version=__version__)
+templates.env.globals.update(duration=duration, version=__version__, instance_crn=instance_crn)
 
 
 def render(

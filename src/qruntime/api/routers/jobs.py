@@ -26,7 +26,7 @@ router = APIRouter(
 )
 
 
-@router.post("", status_code=201, responses=error_responses(400, 404, 413, 429))
+@router.post("", status_code=201, responses=error_responses(400, 404, 409, 413, 429))
 def submit_job(body: JobCreate, caller: CurrentUser, services: ServicesDep) -> JobPublic:
     job = services.jobs.submit(
         caller,
@@ -35,6 +35,7 @@ def submit_job(body: JobCreate, caller: CurrentUser, services: ServicesDep) -> J
         inputs=body.inputs,
         max_execution_time=body.max_execution_time,
         resources=body.resources,
+        session_id=body.session_id,
     )
     return JobPublic.of(job)
 

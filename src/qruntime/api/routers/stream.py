@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
@@ -128,7 +129,15 @@ def _event(item: StreamItem) -> str:
     return _sse("interim", f'{{"seq": {item.seq}, "data": {item.data}}}', event_id=item.seq)
 
 
+#: Characters that readers splitting lines as ``str.splitlines()`` does (httpx's among them) take
+#: for line breaks; in JSON text they stand only inside strings, where their escapes are equal.
+_UNICODE_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_SSE_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def _sse(event: str, data: str, *, event_id: int | None = None) -> str:
-    """One server-sent event; a line break inside ``data`` continues it on a new data line."""
+    """One server-sent event of JSON ``data``; a line break in it (SSE's: CR, LF, CRLF) continues
+    it on a new data line, and no other character can end a line for any reader."""
     head = f"id: {event_id}\nevent: {event}\n" if event_id is not None else f"event: {event}\n"
-    return head + "".join(f"data: {line}\n" for line in data.splitlines() or [""]) + "\n"
+    lines = _SSE_LINE_BREAK.split(data.translate(_UNICODE_LINE_BREAKS))
+    return head + "".join(f"data: {line}\n" for line in lines) + "\n"

@@ -85,15 +85,16 @@ def list_jobs(
 ) -> list[dict[str, Any]]:
     """The caller's circuit-runner jobs, newest first, through the client's LoopBack query."""
     query = _query(filter)
+    where = query.get("where") or {}
+    loopback.check(where)
+    skip, limit = _count(query, "skip", 0), _count(query, "limit", 10)
     jobs, _ = services.jobs.list(
         caller, limit=MAX_SCANNED, program_id=circuit_runner.CIRCUIT_RUNNER
     )
     documents = [qobj_job_json(job) for job in jobs]
-    where = query.get("where") or {}
     chosen = [doc for doc in documents if loopback.matches(where, doc)]
     if str(query.get("order", "creationDate DESC")).upper().endswith("ASC"):
         chosen.reverse()
-    skip, limit = _count(query, "skip", 0), _count(query, "limit", 10)
     return chosen[skip : skip + limit]
 
 

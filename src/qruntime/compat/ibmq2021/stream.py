@@ -7,7 +7,10 @@
   the token (``{"type": "authentication", "data": token}``); then ``job-status`` messages; the
   server closes with 4002 after the final status.
 
-A refused handshake is an HTTP answer with the API's error body (401, 404), as on every route.
+A refused handshake is an HTTP answer with the API's error body (401, 404, 429), as on every
+route. Both sockets count towards the caps on open streams, as the native stream does. A
+reconnecting interim-result stream resumes after what its token's last one sent (in the
+database: ``service/stream_resume.py``), so each interim result reaches the client once.
 """
 
 from __future__ import annotations
@@ -15,11 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.responses import Response
 
 from qruntime.api.errors import error_response
 from qruntime.compat.common.envelopes import from_native
@@ -31,7 +33,8 @@ from qruntime.serialization import ibmq2021 as dialect
 from qruntime.service.container import Services
 from qruntime.service.job_stream import StreamFinal, StreamItem, StreamStatus, follow_job
 from qruntime.service.principal import Principal
-from qruntime.service.tokens import hash_token
+from qruntime.service.stream_resume import StreamResume
+from qruntime.service.stream_slots import TooManyStreamsError
 from qruntime.storage import StoredInterim, StoredJob
 
 router = APIRouter(tags=TAGS, strict_content_type=False)
@@ -47,30 +50,47 @@ AUTH_TIMEOUT = 30.0
 @router.websocket("/runtime/stream/jobs/{job_id}")
 async def interim_results(websocket: WebSocket, job_id: str) -> None:
     services: Services = websocket.app.state.services
+    token = websocket.headers.get(ACCESS_TOKEN_HEADER) or ""
     try:
-        token = websocket.headers.get(ACCESS_TOKEN_HEADER)
-        job = await _visible_job(services, token, job_id, _address(websocket))
-    except (NotAuthenticatedError, NotFoundError) as exc:
-        refusal = (
-            error_response(401, "not_authenticated", str(exc))
-            if isinstance(exc, NotAuthenticatedError)
-            else error_response(404, "not_found", str(exc))
-        )
-        await websocket.send_denial_response(refusal)
+        caller, job = await _visible_job(services, token, job_id, _address(websocket))
+        release = services.streams.acquire(caller.user_id)  # the native streams' caps
+    except (NotAuthenticatedError, NotFoundError, TooManyStreamsError) as exc:
+        await websocket.send_denial_response(_refusal(exc))
         return
-    await websocket.accept()
-    await websocket.send_text(json.dumps({"type": "acknowledged", "job": job.id}))
-    key = (hash_token(websocket.headers.get(ACCESS_TOKEN_HEADER) or ""), job.id)
+    try:
+        await websocket.accept()
+        await websocket.send_text(json.dumps({"type": "acknowledged", "job": job.id}))
+        resume = StreamResume(services.db, token, job.id)
+        since = await resume.resume_point()
 
-    async def pump() -> None:
-        async for batch in _follow(services, job.id, since=DELIVERED.resume_point(key)):
-            for item in batch:
-                if isinstance(item, StoredInterim):
-                    await websocket.send_text(_interim_text(item))
-                    DELIVERED.record(key, item.seq)
-        await websocket.close(1000)
+        async def pump() -> None:
+            recorded = sent = since
+            try:
+                async for batch in _follow(services, job.id, since=since):
+                    for item in batch:
+                        if isinstance(item, StoredInterim):
+                            await websocket.send_text(_interim_text(item))
+                            sent = item.seq
+                    if sent != recorded:
+                        await resume.delivered(sent)
+                        recorded = sent
+                await websocket.close(1000)
+            finally:
+                if sent != recorded:  # cut off mid-batch: what did go out still counts
+                    await asyncio.shield(resume.delivered(sent))
 
-    await _until_done_or_gone(websocket, pump)
+        await _until_done_or_gone(websocket, pump)
+    finally:
+        release()
+
+
+def _refusal(exc: Exception) -> Response:
+    """A refused handshake: the API's error body with its status (401, 404, 429)."""
+    if isinstance(exc, NotAuthenticatedError):
+        return error_response(401, "not_authenticated", str(exc))
+    if isinstance(exc, TooManyStreamsError):
+        return error_response(429, "quota_exceeded", str(exc))
+    return error_response(404, "not_found", str(exc))
 
 
 def _interim_text(interim: StoredInterim) -> str:
@@ -88,11 +108,12 @@ async def job_status(websocket: WebSocket, job_id: str) -> None:
     try:
         message = await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT)
         token = _authentication_token(message)
-        job = await _visible_job(services, token, job_id, _address(websocket))
+        caller, job = await _visible_job(services, token, job_id, _address(websocket))
+        release = services.streams.acquire(caller.user_id)
     except NotFoundError as exc:
         await websocket.close(JOB_NOT_FOUND, str(exc)[:120])
         return
-    except (NotAuthenticatedError, ValueError, TimeoutError) as exc:
+    except (NotAuthenticatedError, TooManyStreamsError, ValueError, TimeoutError) as exc:
         await websocket.send_text(json.dumps({"type": "error", "data": str(exc)}))
         await websocket.close(POLICY_VIOLATION, "authentication failed")
         return
@@ -110,7 +131,10 @@ async def job_status(websocket: WebSocket, job_id: str) -> None:
                     )
         await websocket.close(JOB_DONE)
 
-    await _until_done_or_gone(websocket, pump)
+    try:
+        await _until_done_or_gone(websocket, pump)
+    finally:
+        release()
 
 
 def _authentication_token(message: str) -> str:
@@ -132,14 +156,14 @@ def _address(websocket: WebSocket) -> str | None:
 
 async def _visible_job(
     services: Services, token: str | None, job_id: str, address: str | None
-) -> StoredJob:
-    def check() -> StoredJob:
+) -> tuple[Principal, StoredJob]:
+    def check() -> tuple[Principal, StoredJob]:
         if not token:
             raise NotAuthenticatedError(
                 f"missing access token: send '{ACCESS_TOKEN_HEADER}: <token>' (QE_TOKEN)"
             )
         caller: Principal = services.users.authenticate(token, source=address)
-        return services.jobs.get(caller, job_id)
+        return caller, services.jobs.get(caller, job_id)
 
     return await asyncio.to_thread(check)
 
@@ -147,33 +171,6 @@ async def _visible_job(
 def _follow(services: Services, job_id: str, since: int = 0) -> AsyncIterator[list[StreamItem]]:
     ping = services.settings.stream_ping_seconds
     return follow_job(services.db, services.hub, job_id, since=since, ping_seconds=ping)
-
-
-class Delivered:
-    """What each recent stream sent, by (token hash, job), for a minute: a client that
-    reconnects (websocket-client 1.9 does after every normal close) resumes after it instead
-    of getting every interim result again. Per server process; a miss only means a replay."""
-
-    TTL_SECONDS = 60.0
-    MAX_ENTRIES = 10_000
-
-    def __init__(self) -> None:
-        self._sent: OrderedDict[tuple[str, str], tuple[int, float]] = OrderedDict()
-
-    def resume_point(self, key: tuple[str, str]) -> int:
-        found = self._sent.get(key)
-        if found is None or found[1] < time.monotonic():
-            return 0
-        return found[0]
-
-    def record(self, key: tuple[str, str], seq: int) -> None:
-        self._sent[key] = (seq, time.monotonic() + self.TTL_SECONDS)
-        self._sent.move_to_end(key)
-        while len(self._sent) > self.MAX_ENTRIES:
-            self._sent.popitem(last=False)
-
-
-DELIVERED = Delivered()
 
 
 async def _until_done_or_gone(websocket: WebSocket, pump: Callable[[], Awaitable[None]]) -> None:

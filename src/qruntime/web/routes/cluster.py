@@ -1,4 +1,6 @@
-"""The cluster page: the replicas serving this database, with their heartbeats and jobs."""
+"""The cluster page: the replicas serving this database, with their heartbeats and jobs.
+
+Hosts, pids and URLs are for admins only, as in ``/health``: they map the deployment."""
 
 from __future__ import annotations
 
@@ -18,5 +20,6 @@ def cluster_page(request: Request, caller: PageCaller, services: ServicesDep) ->
         "replicas": services.replicas.list(),
         "this_replica": services.replicas.identity.id,
         "database": services.db.dialect,
+        "admin": caller.is_admin,
     }
     return render(request, "cluster.html", context)

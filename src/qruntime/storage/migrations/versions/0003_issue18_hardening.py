@@ -3,7 +3,8 @@
 ``jobs.stored_bytes`` counts what a job keeps (inputs, source, result, error message, interim
 results; its log is ``log_bytes``), for the per-user storage budget. Rows stored before text was
 checked at the edge are repaired: a NUL in a plain-text column (only SQLite could store one)
-and a lone surrogate escaped in stored JSON become U+FFFD (see ``qruntime/domain/text.py``).
+and a lone surrogate escaped in stored JSON become U+FFFD (the rule of ``qruntime/domain/text.py``
+as it was then, copied here: a migration never changes with the live code).
 
 Revision ID: 0003_issue18_hardening
 Revises: 0003_issue15_job_resources
@@ -13,17 +14,60 @@ Create Date: 2026-12-01
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
-
-from qruntime.domain.text import repair_text, repaired_json_text
 
 revision: str = "0003_issue18_hardening"
 down_revision: str | None = "0003_issue15_job_resources"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+#: What a lone surrogate or NUL becomes.
+_REPLACEMENT = "\ufffd"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: A JSON escape of a surrogate: only text with one can decode to a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def repair_text(text: str) -> str:
+    """``text`` with every lone surrogate and NUL replaced by U+FFFD."""
+    return _SURROGATE.sub(_REPLACEMENT, text.replace("\x00", _REPLACEMENT))
+
+
+def _repaired_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub(_REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {_repaired_value(k): _repaired_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_repaired_value(item) for item in value]
+    return value
+
+
+def repaired_json_text(text: str) -> str | None:
+    """Stored JSON text re-encoded without lone surrogates; None when it needs no repair."""
+    if _SURROGATE_ESCAPE.search(text) is None and text.isascii():
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return json.dumps(repair_text(text))
+    return json.dumps(_repaired_value(value)) if _has_surrogate(value) else None
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(item) for item in value)
+    return False
+
 
 #: Plain-text columns a NUL may have reached on SQLite, by table and key.
 _PLAIN_TEXT = {

@@ -1,0 +1,179 @@
+"""SQL sent on a pooled DB-API connection, for the few statements of every job's life.
+
+Through an ORM session each such statement costs ~20x what the database itself spends
+(statement building, cache keys, session and event machinery). Here the SQL is written once,
+translated once per dialect's parameter style, and values go in and out through the schema's
+own column types (``bind_processor`` / ``result_processor``), so rows read the same as the
+repositories'. Each call is one transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import namedtuple
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Float
+
+from qruntime.storage.database import Database
+
+_NAMED = re.compile(r":([a-z_]+)")
+#: A statement and its parameters; a list of parameter sets is an executemany.
+Statement = tuple[str, Any]
+
+
+class PlainSQL:
+    """Transactions on the plain DB-API connection of ``db``'s pool."""
+
+    def __init__(self, db: Database):
+        self._engine = db.engine
+        self.dialect = db.engine.dialect
+        self.sqlite = self.dialect.name == "sqlite"
+        self.integrity_error: type[Exception] = self.dialect.dbapi.IntegrityError  # type: ignore[union-attr]
+        self._texts: dict[str, str] = {}
+
+    def write(self, statements: Sequence[Statement], *, then: Sequence[Statement] = ()) -> int:
+        """Run ``statements``, then ``then`` only if the first changed a row; commit.
+
+        The first statement's row count. Anything raised rolls everything back.
+        """
+        return self._run(statements, then=then, write=True)
+
+    def write_after(
+        self,
+        reads: Sequence[Statement],
+        decide: Callable[[list[list[tuple]]], Sequence[Statement]],
+    ) -> None:
+        """One writing transaction: ``reads``, then the statements ``decide`` makes of their
+        rows (it may raise, which rolls back), then commit."""
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                self._begin(cursor, write=True)
+                found = [self._fetch(cursor, sql, parameters) for sql, parameters in reads]
+                for sql, parameters in decide(found):
+                    self._execute(cursor, sql, parameters)
+                self._end(connection, commit=True)
+            except BaseException:
+                self._end(connection, commit=False)
+                raise
+            finally:
+                cursor.close()
+        finally:
+            connection.close()  # back to the pool
+
+    def read(self, statements: Sequence[Statement]) -> list[list[tuple]]:
+        """Each statement's rows, read in order: on PostgreSQL in one transaction (READ
+        COMMITTED: each statement sees what was committed before it), on SQLite each on its
+        own (autocommit, as fast as it gets; a reader never takes the write lock)."""
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                self._begin(cursor, write=False)
+                found = [self._fetch(cursor, sql, parameters) for sql, parameters in statements]
+                self._end(connection, commit=True)  # as a read-only session ends
+                return found
+            except BaseException:
+                self._end(connection, commit=False)
+                raise
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+
+    def _run(
+        self, statements: Sequence[Statement], *, then: Sequence[Statement], write: bool
+    ) -> int:
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                self._begin(cursor, write=write)
+                changed = -1
+                for sql, parameters in statements:
+                    self._execute(cursor, sql, parameters)
+                    if changed < 0:
+                        changed = cursor.rowcount
+                if changed > 0:
+                    for sql, parameters in then:
+                        self._execute(cursor, sql, parameters)
+                self._end(connection, commit=True)
+                return changed
+            except BaseException:
+                self._end(connection, commit=False)
+                raise
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+
+    def _begin(self, cursor: Any, *, write: bool) -> None:
+        # As Database.session does (see _sqlite_begin): a writer takes the write lock at once,
+        # so it queues on busy_timeout. PostgreSQL begins implicitly.
+        if self.sqlite and write:
+            self._execute(cursor, "PRAGMA query_only = 0")  # a reader's session may have set it
+            self._execute(cursor, "BEGIN IMMEDIATE")
+
+    def _end(self, connection: Any, *, commit: bool) -> None:
+        """Every transaction ends here (benchmarks count them)."""
+        if commit:
+            connection.commit()
+        else:
+            connection.rollback()
+
+    def _execute(self, cursor: Any, sql: str, parameters: Any = ()) -> None:
+        """Every statement goes through here (benchmarks count them)."""
+        if isinstance(parameters, list):
+            cursor.executemany(self._text(sql), parameters)
+        else:
+            cursor.execute(self._text(sql), parameters)
+
+    def _fetch(self, cursor: Any, sql: str, parameters: Any) -> list[tuple]:
+        self._execute(cursor, sql, parameters)
+        return cursor.fetchall()
+
+    def _text(self, sql: str) -> str:
+        """sqlite3 takes ``:name`` as it is; psycopg wants ``%(name)s``."""
+        text = self._texts.get(sql)
+        if text is None:
+            text = sql if self.sqlite else _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+            self._texts[sql] = text
+        return text
+
+
+class RowReader:
+    """Turns raw DB-API rows of known columns into named rows of Python values, as
+    SQLAlchemy would return them (aware datetimes, decoded JSON, booleans)."""
+
+    def __init__(self, sql: PlainSQL, columns: Sequence[tuple[str, Column[Any]]]):
+        self.names = [name for name, _ in columns]
+        self._row = namedtuple("Row", self.names)  # type: ignore[misc]
+        dialect = sql.dialect
+        self._processors = [
+            # Both drivers return floats as floats; SQLAlchemy's Float wants the driver's type
+            # code to decide that, which a plain cursor does not hand over.
+            None
+            if isinstance(column.type, Float)
+            else column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for _, column in columns
+        ]
+
+    def rows(self, raw: Sequence[tuple]) -> list[Any]:
+        processors, make = self._processors, self._row
+        return [
+            make(*(p(v) if p is not None else v for p, v in zip(processors, row, strict=True)))
+            for row in raw
+        ]
+
+
+def bind_processor(sql: PlainSQL, column: Column[Any]) -> Callable[[Any], Any]:
+    """How ``column``'s type stores a Python value on this dialect."""
+    processor = column.type.dialect_impl(sql.dialect).bind_processor(sql.dialect)
+    return processor or _same
+
+
+def _same(value: Any) -> Any:
+    return value
