@@ -11,12 +11,15 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from server_support import get_job, submit
 
 pytestmark = pytest.mark.timeout(120)
 
 JOB_URL = re.compile(r"/ui/jobs/(j-[0-9a-f]+)$")
+#: Plotly is 3.5 MB of script, parsed and drawn by a browser that shares two cores with the suite.
+PLOT_TIMEOUT_MS = 60_000
 
 
 def open_signed_in(new_page: Any, token: str, path: str = "/ui/programs") -> Page:
@@ -36,6 +39,16 @@ def run_from_program_page(page: Page, program_id: str, inputs: str) -> str:
     match = JOB_URL.search(page.url)
     assert match is not None
     return match.group(1)
+
+
+def expect_plot_drawn(page: Page, container: str) -> None:
+    """Wait for Plotly's script, then for its drawing in ``container``; a failure says which."""
+    loaded = "() => typeof window.Plotly !== 'undefined'"
+    try:
+        page.wait_for_function(loaded, timeout=PLOT_TIMEOUT_MS)
+    except PlaywrightTimeoutError:
+        pytest.fail(f"/ui/vendor/plotly.min.js did not load within {PLOT_TIMEOUT_MS} ms")
+    expect(page.locator(f"{container} .main-svg").first).to_be_visible(timeout=PLOT_TIMEOUT_MS)
 
 
 def shoot(page: Page, screenshots: Path, name: str) -> None:
@@ -275,7 +288,7 @@ def test_backends_show_size_gates_noise_and_coupling_map(
     expect(page.locator("#num-qubits")).to_have_text("127")
     expect(page.locator("#noise")).to_contain_text("T1")
     expect(page.locator("#noise")).to_contain_text("Two-qubit gate error")
-    expect(page.locator("#coupling-map .main-svg").first).to_be_visible()
+    expect_plot_drawn(page, "#coupling-map")
     expect(page.locator("#coupling-map .scatterlayer .point")).not_to_have_count(0)
     shoot(page, screenshots, "backend")
 
