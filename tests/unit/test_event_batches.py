@@ -8,46 +8,13 @@ waits, by exactly as much as the next timer needs, so a loaded machine cannot re
 from __future__ import annotations
 
 import asyncio
-import selectors
-from collections.abc import AsyncIterator, Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from qruntime.domain.events import InterimEvent, JobEvent, ResultEvent
 from qruntime.service.event_batches import batched
-
-T = TypeVar("T")
-
-
-class _VirtualClockLoop(asyncio.SelectorEventLoop):
-    """An event loop whose clock jumps to the next timer instead of waiting for it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        super().__init__(selector=_SkippingSelector(self))
-
-    def time(self) -> float:
-        return self.now
-
-
-class _SkippingSelector(selectors.DefaultSelector):
-    def __init__(self, loop: _VirtualClockLoop) -> None:
-        super().__init__()
-        self._loop = loop
-
-    def select(self, timeout: float | None = None) -> list[Any]:
-        if timeout is None:  # no timer at all: only I/O can wake the loop
-            return super().select(None)
-        ready = super().select(0)
-        if not ready:
-            self._loop.now += timeout
-        return ready
-
-
-def _run_virtual(coroutine: Coroutine[Any, Any, T]) -> T:
-    with asyncio.Runner(loop_factory=_VirtualClockLoop) as runner:
-        return runner.run(coroutine)
+from virtual_clock import run_virtual
 
 
 async def _paced(events: Sequence[tuple[float, JobEvent]]) -> AsyncIterator[JobEvent]:
@@ -68,7 +35,7 @@ def _interim(seq: int) -> InterimEvent:
 def test_results_faster_than_the_interval_share_a_batch_and_keep_their_order() -> None:
     events = [(0.0, _interim(1))] + [(0.002, _interim(n)) for n in range(2, 21)]
     events.append((0.0, ResultEvent('"done"')))
-    batches = _run_virtual(_collect(_paced(events), min_interval=0.05, fast_gap=0.005))
+    batches = run_virtual(_collect(_paced(events), min_interval=0.05, fast_gap=0.005))
     flat = [event for batch in batches for event in batch]
     assert flat == [event for _, event in events]
     assert batches == [
@@ -82,7 +49,7 @@ def test_a_fast_stream_longer_than_the_interval_goes_in_one_batch_per_interval()
     """100 results 2 ms apart (200 ms), batches at least 50 ms apart: the first alone, then
     one batch per interval (the second begins 2 ms late, with the second result)."""
     events = [(0.0, _interim(1))] + [(0.002, _interim(n)) for n in range(2, 101)]
-    batches = _run_virtual(_collect(_paced(events), min_interval=0.05, fast_gap=0.005))
+    batches = run_virtual(_collect(_paced(events), min_interval=0.05, fast_gap=0.005))
     assert [event for batch in batches for event in batch] == [event for _, event in events]
     assert [len(batch) for batch in batches] == [1, 24, 25, 25, 25]
 
@@ -98,7 +65,7 @@ def test_results_at_a_steady_pace_go_one_by_one_without_waiting() -> None:
             seen.append((loop.time(), len(batch)))
         return seen
 
-    seen = _run_virtual(timed())
+    seen = run_virtual(timed())
     assert [size for _, size in seen] == [1, 1, 1, 1, 1]
     # Each is yielded as it arrives, 30 ms after the last: 150 ms in all, not 400.
     assert [when for when, _ in seen] == pytest.approx([0.03, 0.06, 0.09, 0.12, 0.15], abs=1e-9)

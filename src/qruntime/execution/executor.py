@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from qruntime.domain.events import JobEvent
 from qruntime.domain.resources import JobResources
+from qruntime.execution.event_queue import BatchShape, batched_events
 from qruntime.execution.request import JobRequest
 
 
@@ -35,6 +36,12 @@ class Executor(ABC):
 
         Closing the iterator early stops the job.
         """
+
+    def run_batches(self, request: JobRequest, shape: BatchShape) -> AsyncIterator[list[JobEvent]]:
+        """:meth:`run`'s events grouped by ``shape``: consecutive interim results in one list,
+        any other event alone. An executor that queues its events itself may batch them there.
+        """
+        return batched_events(self.run(request), shape)
 
     @abstractmethod
     async def cancel(self, job_id: str) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from qruntime.domain.events import JobEvent
+from qruntime.execution.event_queue import SINGLE_EVENTS, BatchShape
 from qruntime.execution.executor import Executor
 from qruntime.execution.limits import JobLimits
 from qruntime.execution.placement import WorkerPlacement
@@ -74,13 +75,27 @@ class LocalExecutor(Executor):
         return self._placement.report
 
     async def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:
-        job = await self._start(request)
+        batches = self.run_batches(request, SINGLE_EVENTS)
         try:
-            async for event in self._supervisor.events(job):
-                if event.terminal:  # name the job-wide limits (cgroup) a failure ran into
-                    event = self._placement.explain(job.workdir, event)  # type: ignore[arg-type]
-                yield event
+            async for batch in batches:
+                for event in batch:
+                    yield event
         finally:
+            await batches.aclose()
+
+    async def run_batches(
+        self, request: JobRequest, shape: BatchShape
+    ) -> AsyncIterator[list[JobEvent]]:
+        """Batched as the supervisor takes events off its queue: no task in between."""
+        job = await self._start(request)
+        batches = self._supervisor.batches(job, shape)
+        try:
+            async for batch in batches:
+                if batch[0].terminal:  # name the job-wide limits (cgroup) a failure ran into
+                    batch = [self._placement.explain(job.workdir, batch[0])]  # type: ignore[arg-type]
+                yield batch
+        finally:
+            await batches.aclose()  # closed early: the worker is killed first
             self._jobs.pop(request.job_id, None)
             await asyncio.shield(
                 self._supply.retire(job.process, job.uid, job.workdir, swept=job.swept)

@@ -21,6 +21,7 @@ from qruntime.domain.events import (
 )
 from qruntime.domain.job import JobReason
 from qruntime.domain.text import published_json_problem
+from qruntime.execution.event_queue import SINGLE_EVENTS, BatchShape, EventQueue
 from qruntime.execution.exits import describe_exit
 from qruntime.execution.job_users import kill_user_processes, processes_of
 from qruntime.execution.limits import (
@@ -96,18 +97,29 @@ class JobSupervisor:
         self.config = config
 
     async def events(self, job: SupervisedJob) -> AsyncIterator[JobEvent]:
-        """The job's events, the terminal one last; closing early kills the worker.
+        """The job's events one at a time, as :meth:`batches` ends and closes."""
+        batches = self.batches(job, SINGLE_EVENTS)
+        try:
+            async for batch in batches:
+                for event in batch:
+                    yield event
+        finally:
+            await batches.aclose()
+
+    async def batches(self, job: SupervisedJob, shape: BatchShape) -> AsyncIterator[list[JobEvent]]:
+        """The job's events in batches of ``shape``, the terminal one last and alone; closing
+        early kills the worker. Results queued while a batch fills wake no one.
 
         When this ends, the worker's pipes are closed; the worker's uid and directory are the
         caller's to give back (``job.swept`` says whether its uid is already clean).
         """
-        queue: asyncio.Queue[JobEvent] = asyncio.Queue(self.config.event_queue_size)
+        queue = EventQueue(self.config.event_queue_size, shape)
         supervisor = asyncio.create_task(self._supervise(job, queue))
         try:
             while True:
-                event = await queue.get()
-                yield event
-                if event.terminal:
+                batch = await queue.take_batch()
+                yield batch
+                if batch[0].terminal:
                     break
         finally:
             if not supervisor.done():
@@ -121,7 +133,7 @@ class JobSupervisor:
             for _, transport in job.readers.values():
                 transport.close()
 
-    async def _supervise(self, job: SupervisedJob, queue: asyncio.Queue[JobEvent]) -> None:
+    async def _supervise(self, job: SupervisedJob, queue: EventQueue) -> None:
         job.pumps = {
             "events": asyncio.create_task(self._pump_events(job, queue)),
             "stdout": asyncio.create_task(_pump_lines(job, "stdout", queue)),
@@ -181,7 +193,7 @@ class JobSupervisor:
             for task in (exited, stopped, started, closed):
                 task.cancel()
 
-    async def _pump_events(self, job: SupervisedJob, queue: asyncio.Queue[JobEvent]) -> None:
+    async def _pump_events(self, job: SupervisedJob, queue: EventQueue) -> None:
         reader = job.readers["events"][0]
         loop = asyncio.get_running_loop()
         limits = self.config.limits
@@ -249,7 +261,7 @@ def _outcome(job: SupervisedJob) -> TerminalEvent:
     return ErrorEvent(describe_exit(job.process.returncode or 0), JobReason.PROCESS_CRASHED)
 
 
-async def _pump_lines(job: SupervisedJob, name: str, queue: asyncio.Queue[JobEvent]) -> None:
+async def _pump_lines(job: SupervisedJob, name: str, queue: EventQueue) -> None:
     loop = asyncio.get_running_loop()
     lines = aiter(iter_lines(job.readers[name][0]))
     try:

@@ -24,7 +24,7 @@ from qruntime.domain.resources import JobResources
 from qruntime.execution import Executor, JobRequest
 from qruntime.execution.executor import ExecutorUnavailable
 from qruntime.service.claims import claim_jobs, start_held
-from qruntime.service.event_batches import batched
+from qruntime.service.event_batches import BATCH_SHAPE, batched
 from qruntime.service.fair_share import FairShare
 from qruntime.service.job_recorder import JobRecorder
 from qruntime.service.remote_cancel import request_cancel, stored_job, wait_until_ended
@@ -260,8 +260,10 @@ class Scheduler:
                 self._hub.notify(job.id)  # it is RUNNING now
                 if running.cancel_requested:
                     raise asyncio.CancelledError
-                events = self._executor.run(self._request(job))
-            async for batch in batched(events):
+                batches = self._executor.run_batches(self._request(job), BATCH_SHAPE)
+            else:
+                batches = batched(events)
+            async for batch in batches:
                 if batch[0].terminal:
                     running.ended = True
                 await self._recorder.record(job.id, batch)

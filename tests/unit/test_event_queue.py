@@ -1,0 +1,134 @@
+"""The queue between a worker's pipe pumps and the job's consumer: order kept, a bound that
+makes producers wait, and a consumer woken once per batch, not once per interim result.
+
+Timed tests run on a virtual-clock loop (``tests/virtual_clock.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from qruntime.domain.events import InterimEvent, JobEvent, LogEvent, ResultEvent
+from qruntime.execution.event_queue import SINGLE_EVENTS, BatchShape, EventQueue
+from virtual_clock import run_virtual
+
+FAST = BatchShape(max_batch=512, min_interval=0.05, fast_gap=0.005)
+
+
+def _interim(seq: int) -> InterimEvent:
+    return InterimEvent(seq, f'{{"i": {seq}}}')
+
+
+class _CountingQueue(EventQueue):
+    """Counts the consumer's sleeps: each one is a wake-up of the consumer's task."""
+
+    sleeps = 0
+
+    async def _wait(self, deadline: float | None, room: int | None) -> None:
+        self.sleeps += 1
+        await super()._wait(deadline, room)
+
+
+async def _produce(queue: EventQueue, events: Sequence[tuple[float, JobEvent]]) -> None:
+    for delay, event in events:
+        await asyncio.sleep(delay)
+        await queue.put(event)
+
+
+async def _consume(queue: EventQueue, count: int) -> list[tuple[float, list[JobEvent]]]:
+    """(when, batch) for each batch, until ``count`` events were taken."""
+    loop = asyncio.get_running_loop()
+    seen: list[tuple[float, list[JobEvent]]] = []
+    while sum(len(batch) for _, batch in seen) < count:
+        batch = await queue.take_batch()
+        seen.append((loop.time(), batch))
+    return seen
+
+
+def test_a_fast_stream_wakes_the_consumer_once_per_batch() -> None:
+    """100 results 2 ms apart: the same batches as ``batched`` makes, for 5 sleeps in all."""
+    events = [(0.0, _interim(1))] + [(0.002, _interim(n)) for n in range(2, 101)]
+
+    async def run() -> tuple[list[tuple[float, list[JobEvent]]], int]:
+        queue = _CountingQueue(1024, FAST)
+        producer = asyncio.create_task(_produce(queue, events))
+        seen = await _consume(queue, len(events))
+        await producer
+        return seen, queue.sleeps
+
+    seen, sleeps = run_virtual(run())
+    batches = [batch for _, batch in seen]
+    assert [event for batch in batches for event in batch] == [event for _, event in events]
+    assert [len(batch) for batch in batches] == [1, 24, 25, 25, 25]
+    # One sleep for the first result, then per batch one for its first result (it waits
+    # empty) and one until its interval ends: not one per result.
+    assert sleeps <= 2 * len(batches)
+
+
+def test_an_event_that_is_not_an_interim_ends_the_batch_when_it_arrives() -> None:
+    """A line of output 10 ms into a 50 ms interval: the batch goes then, the line after it."""
+    line = LogEvent("hello", "stdout")
+    events = [(0.0, _interim(1)), (0.002, _interim(2)), (0.002, _interim(3))]
+    events += [(0.006, line), (0.002, _interim(4)), (0.0, ResultEvent('"done"'))]
+
+    async def run() -> list[tuple[float, list[JobEvent]]]:
+        queue = EventQueue(1024, FAST)
+        producer = asyncio.create_task(_produce(queue, events))
+        seen = await _consume(queue, len(events))
+        await producer
+        return seen
+
+    seen = run_virtual(run())
+    assert [batch for _, batch in seen] == [
+        [_interim(1)],
+        [_interim(2), _interim(3)],
+        [line],
+        [_interim(4)],
+        [ResultEvent('"done"')],
+    ]
+    assert seen[1][0] == pytest.approx(0.010, abs=1e-9)  # when the line came, not at 0.05
+
+
+def test_a_full_batch_goes_before_its_interval_ends() -> None:
+    events = [(0.0, _interim(1))] + [(0.001, _interim(n)) for n in range(2, 12)]
+    shape = BatchShape(max_batch=4, min_interval=1.0, fast_gap=0.005)
+
+    async def run() -> list[tuple[float, list[JobEvent]]]:
+        queue = EventQueue(1024, shape)
+        producer = asyncio.create_task(_produce(queue, events))
+        seen = await _consume(queue, 5)
+        producer.cancel()
+        return seen
+
+    seen = run_virtual(run())
+    assert [batch for _, batch in seen] == [[_interim(1)], [_interim(n) for n in range(2, 6)]]
+    assert seen[1][0] == pytest.approx(0.005, abs=1e-9)  # when the fourth came, not after 1 s
+
+
+async def test_a_full_queue_makes_the_producer_wait_and_loses_nothing() -> None:
+    queue = EventQueue(2, SINGLE_EVENTS)
+    events: list[JobEvent] = [_interim(n) for n in range(1, 6)]
+    producer = asyncio.create_task(_produce(queue, [(0.0, event) for event in events]))
+    await asyncio.sleep(0.01)
+    assert not producer.done()  # two queued, the third waits for room
+    taken = [event for _ in events for event in await queue.take_batch()]
+    await producer
+    assert taken == events
+
+
+async def test_after_finish_the_consumer_gets_what_is_queued_then_the_error() -> None:
+    queue = EventQueue(8, FAST)
+    await queue.put(_interim(1))
+    await queue.put(_interim(2))
+    queue.finish(RuntimeError("executor broke"))
+    assert await queue.take_batch() == [_interim(1), _interim(2)]
+    with pytest.raises(RuntimeError, match="executor broke"):
+        await queue.take_batch()
+    clean = EventQueue(8, FAST)
+    waiting = asyncio.create_task(clean.take_batch())
+    await asyncio.sleep(0)
+    clean.finish()
+    assert await waiting == []
