@@ -80,6 +80,29 @@ def _count_plain_sql() -> None:
     PlainSQL._end = counted_end
 
 
+def _count_loop() -> None:
+    """With QRUNTIME_BENCH_LOOP set: every callback the event loop runs (a task's step, a
+    timer, a transport's read) and every hand-off from another thread to the loop. It costs
+    CPU per callback, so CPU figures of such a run are not comparable with others."""
+    import asyncio.base_events
+    import asyncio.events
+
+    run = asyncio.events.Handle._run
+    threadsafe = asyncio.base_events.BaseEventLoop.call_soon_threadsafe
+
+    def counted_run(self):
+        COUNTS["loop callbacks"] += 1  # the loop's thread only: no lock needed
+        return run(self)
+
+    def counted_threadsafe(self, callback, *args, context=None):
+        with _LOCK:
+            COUNTS["thread hand-offs"] += 1
+        return threadsafe(self, callback, *args, context=context)
+
+    asyncio.events.Handle._run = counted_run
+    asyncio.base_events.BaseEventLoop.call_soon_threadsafe = counted_threadsafe
+
+
 def _dump(_signum: int, _frame: object) -> None:
     with _LOCK:
         text = json.dumps(dict(COUNTS))
@@ -92,6 +115,8 @@ def _dump(_signum: int, _frame: object) -> None:
 if __name__ == "__main__":
     signal.signal(signal.SIGUSR1, _dump)
     _count_plain_sql()
+    if os.environ.get("QRUNTIME_BENCH_LOOP"):
+        _count_loop()
     from qruntime.cli import app
 
     sys.argv = ["qruntime", *sys.argv[1:]]

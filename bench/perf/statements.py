@@ -2,6 +2,7 @@
 (counted in the server by counting_serve.py) and CPU (from /proc), on SQLite and PostgreSQL.
 
     .venv/bin/python bench/perf/statements.py 100 2000      # jobs, interim results
+    QRUNTIME_BENCH_LOOP=1 .venv/bin/python bench/perf/statements.py 30 2000   # + loop work
 """
 
 from __future__ import annotations
@@ -97,13 +98,15 @@ def measure(server: BenchServer, jobs: int, interims: int) -> dict[str, float]:
         "interim statements": _per(before, after, interims, "statements"),
         "interim commits": _per(before, after, interims, "commits"),
         "interim server ms": max(server_ms - job_cpu, 0.0) / interims,
+        "interim loop callbacks": _per(before, after, interims, "loop callbacks"),
+        "interim thread hand-offs": _per(before, after, interims, "thread hand-offs"),
         "interim rate": interims / wall,
     }
     return figures
 
 
 def rows(label: str, figures: dict[str, float], jobs: int, interims: int) -> list[Row]:
-    return [
+    found = [
         Row(
             "statements per job",
             f"{label}: trivial job, SQL statements / commits, {jobs} jobs",
@@ -128,6 +131,17 @@ def rows(label: str, figures: dict[str, float], jobs: int, interims: int) -> lis
             f"{figures['interim statements']:.2f} / {figures['interim commits']:.2f}",
         ),
     ]
+    if figures["interim loop callbacks"]:  # QRUNTIME_BENCH_LOOP=1: the loop's work counted
+        found.append(
+            Row(
+                "loop work per interim result",
+                f"{label}: event-loop callbacks / thread-to-loop hand-offs "
+                "(QRUNTIME_BENCH_LOOP=1: its CPU figures carry the counting's own cost)",
+                f"{figures['interim loop callbacks']:.2f} / "
+                f"{figures['interim thread hand-offs']:.2f}",
+            )
+        )
+    return found
 
 
 def rows_for(server: BenchServer, label: str, jobs: int, interims: int) -> list[Row]:
