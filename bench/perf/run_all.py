@@ -21,6 +21,7 @@ import interims
 import memory
 import overhead
 import replicas_host
+import request_cost
 import server_jobs
 import stages
 import start_latency
@@ -90,6 +91,8 @@ def measure(quick: bool, ray: bool, log, *, postgres: bool = True) -> list[Row]:
         rows += replicas_host.rows(clients=16, jobs_per_client=n(25, 1))
     log("CPU of one submit in-process")
     rows += submit_cost.rows(n(7, 1), n(100, 5), postgres=postgres)
+    log("CPU of POST /jobs and the stream in-process, thin endpoints and FastAPI's routes")
+    rows += request_cost.rows(n(5, 1), n(200, 5), postgres=postgres)
     return rows
 
 

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     #: through another replica (or in the database) is refused here within this bound; through
     #: this replica at once. 0 turns the cache off.
     token_cache_seconds: float = Field(2.0, ge=0, le=60)
+    #: ``POST /jobs`` and ``GET /jobs/{id}/stream`` answered ahead of the router, with the same
+    #: answers and less CPU (api/thin_endpoints.py); off: through FastAPI's routes.
+    thin_endpoints: bool = True
     #: Reverse proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed: comma-
     #: separated addresses or networks (``10.0.0.0/8``), or ``*``. Empty (the default): none,
     #: every request is the address it comes from. Behind nginx, name nginx's address, so the

@@ -20,6 +20,7 @@ from qruntime.api.routers import (
     stream,
     users,
 )
+from qruntime.api.thin_endpoints import ThinEndpoints
 from qruntime.api.url_text import UrlTextGuard
 from qruntime.compat import install_compat
 from qruntime.service.container import Services
@@ -54,9 +55,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.state.services = services
     install_error_handlers(app)
     body_limit = 2 * max(settings.max_inputs_bytes, settings.max_source_bytes) + _BODY_OVERHEAD
+    if settings.thin_endpoints:  # innermost: behind the gate and the URL text guard
+        app.add_middleware(ThinEndpoints, services=services)
     app.add_middleware(
         BodyGate,
         authenticate=services.users.authenticate,
+        cached=services.users.cached,
         anonymous_limit=settings.max_anonymous_body_bytes,
         limit=body_limit,
     )

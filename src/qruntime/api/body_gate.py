@@ -26,10 +26,17 @@ Authenticate = Callable[..., Principal]
 
 class BodyGate:
     def __init__(
-        self, app: ASGIApp, *, authenticate: Authenticate, anonymous_limit: int, limit: int
+        self,
+        app: ASGIApp,
+        *,
+        authenticate: Authenticate,
+        anonymous_limit: int,
+        limit: int,
+        cached: Callable[[str], Principal | None] = lambda token: None,
     ):
         self.app = app
         self.authenticate = authenticate
+        self.cached = cached  # a token checked moments ago: no thread hop to look it up
         self.anonymous_limit = anonymous_limit
         self.limit = limit
 
@@ -51,7 +58,7 @@ class BodyGate:
             return
         principal = None
         kind, token = header_credentials(headers)
-        if token:
+        if token and (principal := self.cached(token)) is None:
             client = scope.get("client")
             try:
                 principal = await run_in_threadpool(

@@ -134,11 +134,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    return domain_error_response(exc, request.method, request.url.path)
+
+
+def domain_error_response(exc: Exception, method: str, path: str) -> JSONResponse:
+    """The refusal a domain error maps to; any other error is logged and answered 500."""
     for cls, status, code in _MAPPING:
         if isinstance(exc, cls):
             problems = exc.problems if isinstance(exc, ValidationFailed) else None
             return error_response(status, code, str(exc), problems)
-    return await _unexpected_error(request, exc)
+    return unexpected_error_response(exc, method, path)
 
 
 async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -160,7 +165,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
+    return unexpected_error_response(exc, request.method, request.url.path)
+
+
+def unexpected_error_response(exc: Exception, method: str, path: str) -> JSONResponse:
+    log.exception("unexpected error in %s %s", method, path, exc_info=exc)
     return error_response(
         500, "internal_error", "internal server error; the server log has details"
     )

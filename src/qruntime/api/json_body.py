@@ -37,16 +37,16 @@ class CheckedJsonRequest(Request):
         if self._parsed is _UNSET:
             body = await self.body()
             if len(body) > OFF_LOOP_BYTES:
-                self._parsed = await run_in_threadpool(_parse, body)
+                self._parsed = await run_in_threadpool(parse_json, body)
             else:
-                self._parsed = _parse(body)
+                self._parsed = parse_json(body)
         value, error, self.text_problem = self._parsed
         if error is not None:
             raise error
         return value
 
 
-def _parse(body: bytes) -> tuple[Any, Exception | None, Problem | None]:
+def parse_json(body: bytes) -> tuple[Any, Exception | None, Problem | None]:
     """(value, the error to raise instead, the first invalid string); a body nested too deeply
     raises RecursionError, which FastAPI answers with 400 as before."""
     try:

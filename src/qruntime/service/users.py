@@ -81,6 +81,13 @@ class UserService:
         self.tokens.put(token_hash, principal, generation)
         return principal
 
+    def cached(self, token: str) -> Principal | None:
+        """The token's user if this replica checked it within the cache's time, without reading
+        the database (so the event loop may ask); None means: call :meth:`authenticate`."""
+        if not token or access_tokens.looks_like_access_token(token):
+            return None
+        return self.tokens.get(hash_token(repair_text(token)))
+
     def exchange(self, token: str | None, *, source: str | None = None) -> AccessToken:
         """A short-lived access token for a live qruntime token (the IAM-style exchange)."""
         if not token or access_tokens.looks_like_access_token(token):

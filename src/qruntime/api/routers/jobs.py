@@ -20,6 +20,9 @@ from qruntime.api.schemas import (
     JobsPublic,
 )
 from qruntime.domain.job import JobStatus
+from qruntime.service.container import Services
+from qruntime.service.principal import Principal
+from qruntime.storage import StoredJob
 
 router = APIRouter(
     prefix="/jobs", tags=["jobs"], responses=AUTHENTICATED, route_class=CheckedJsonRoute
@@ -28,7 +31,14 @@ router = APIRouter(
 
 @router.post("", status_code=201, responses=error_responses(400, 404, 409, 413, 429))
 def submit_job(body: JobCreate, caller: CurrentUser, services: ServicesDep) -> JobPublic:
-    job = services.jobs.submit(
+    # No docstring: it would become the operation's description in the OpenAPI document.
+    # Served here only with ``thin_endpoints`` off; api/thin_submit.py answers it otherwise.
+    return JobPublic.of(submitted(services, caller, body))
+
+
+def submitted(services: Services, caller: Principal, body: JobCreate) -> StoredJob:
+    """The job ``body`` asks for, queued for ``caller`` (blocking: database work)."""
+    return services.jobs.submit(
         caller,
         program_id=body.program_id,
         backend=body.backend,
@@ -37,7 +47,6 @@ def submit_job(body: JobCreate, caller: CurrentUser, services: ServicesDep) -> J
         resources=body.resources,
         session_id=body.session_id,
     )
-    return JobPublic.of(job)
 
 
 @router.get("")

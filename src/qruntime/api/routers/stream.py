@@ -15,6 +15,7 @@ from qruntime.api.deps import CurrentUser, ServicesDep
 from qruntime.api.errors import AUTHENTICATED, error_responses
 from qruntime.api.schemas import SQL_INT_MAX
 from qruntime.domain.errors import Problem, ValidationFailed
+from qruntime.service.container import Services
 from qruntime.service.job_stream import (
     StreamFinal,
     StreamItem,
@@ -22,6 +23,7 @@ from qruntime.service.job_stream import (
     StreamStatus,
     follow_job,
 )
+from qruntime.service.principal import Principal
 from qruntime.storage import StoredJob
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=AUTHENTICATED)
@@ -40,11 +42,8 @@ def resume_point(
 ) -> int:
     """``Last-Event-ID`` (sent by reconnecting clients) wins over ``?since``."""
     if last_event_id is not None and last_event_id.strip():
-        try:
-            value = int(last_event_id)
-        except ValueError:
-            value = -1
-        if not 0 <= value <= SQL_INT_MAX:
+        value = last_event_seq(last_event_id)
+        if value is None:
             raise ValidationFailed(
                 Problem(
                     "Last-Event-ID", f"must be an interim sequence number, got {last_event_id!r}"
@@ -52,6 +51,15 @@ def resume_point(
             )
         return value
     return since or 0
+
+
+def last_event_seq(header: str) -> int | None:
+    """The sequence number a ``Last-Event-ID`` names; None when it names none."""
+    try:
+        value = int(header)
+    except ValueError:
+        return None
+    return value if 0 <= value <= SQL_INT_MAX else None
 
 
 #: What the OpenAPI document says each event looks like.
@@ -80,6 +88,15 @@ async def stream_job(
     caller: CurrentUser,
     services: ServicesDep,
 ) -> StreamingResponse:
+    # No docstring: it would become the operation's description in the OpenAPI document.
+    # Served here only with ``thin_endpoints`` off; api/thin_stream.py answers it otherwise.
+    return event_stream(services, caller, job, since)
+
+
+def event_stream(
+    services: Services, caller: Principal, job: StoredJob, since: int
+) -> SlotStreamingResponse:
+    """The response that follows ``job``; raises TooManyStreamsError (429) past a cap."""
     release = services.streams.acquire(caller.user_id)  # 429 past a cap, before it starts
     ping = services.settings.stream_ping_seconds
     items = follow_job(services.db, services.hub, job.id, since=since, ping_seconds=ping)

@@ -1,0 +1,66 @@
+"""``GET /jobs/{id}/stream`` as a thin endpoint (api/thin_endpoints.py): the caller and the job
+found in one worker thread (none when the token is cached), then the route's own response."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
+
+from qruntime.api.routers.stream import event_stream, last_event_seq
+from qruntime.api.schemas import SQL_INT_MAX
+from qruntime.api.thin_caller import client_address, credential, known_caller
+from qruntime.domain.errors import QRuntimeError
+from qruntime.service.container import Services
+from qruntime.service.principal import Principal
+from qruntime.storage import StoredJob
+
+#: The one query this endpoint answers itself; any other goes to the route, which checks it.
+_SINCE = re.compile(rb"since=(\d{1,19})")
+
+
+async def stream(
+    services: Services, scope: Scope, receive: Receive, send: Send, job_id: str
+) -> Receive | None:
+    """None once answered; else the receive the route reads the request from."""
+    since = resume_point(scope)
+    found = credential(scope)
+    if since is None or found is None:
+        return receive
+    kind, token = found
+    caller = known_caller(scope, services.users, kind, token)
+    try:
+        caller, job = await run_in_threadpool(
+            _visible_job, services, caller, token, client_address(scope), job_id
+        )
+        response = event_stream(services, caller, job, since)
+    except QRuntimeError:
+        return receive  # 401, 404, 429: the route says so, in its words
+    await response(scope, receive, send)
+    return None
+
+
+def resume_point(scope: Scope) -> int | None:
+    """As the route's ``resume_point``: ``Last-Event-ID`` wins over ``?since``; None where
+    the route would refuse either (or where it is not the plain case)."""
+    since = 0
+    query = scope.get("query_string", b"")
+    if query:
+        match = _SINCE.fullmatch(query)
+        if match is None or (since := int(match[1])) > SQL_INT_MAX:
+            return None
+    sent = [value for name, value in scope["headers"] if name == b"last-event-id"]
+    if len(sent) > 1:
+        return None
+    if sent and (text := sent[0].decode("latin-1")).strip():
+        return last_event_seq(text)
+    return since
+
+
+def _visible_job(
+    services: Services, caller: Principal | None, token: str, address: str | None, job_id: str
+) -> tuple[Principal, StoredJob]:
+    if caller is None:
+        caller = services.users.authenticate(token, source=address)
+    return caller, services.jobs.get(caller, job_id)
