@@ -24,6 +24,8 @@ IBM_RUNTIME_OLDEST = (
     "import qiskit_ibm_runtime",
 )
 BUILD_TIMEOUT = 900
+#: pytest-timeout for a test that may build a venv, or wait for the suite's background build
+BUILD_WAIT_TIMEOUT = 1200
 
 
 def cache_root() -> Path:
@@ -61,3 +63,10 @@ def _build(root: Path, requirements: Path, check: str) -> None:
     python = root / "bin" / "python"
     run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", requirements)
     run(python, "-W", "ignore", "-c", check)
+
+
+if __name__ == "__main__":  # tests/conftest.py starts this with the suite, so no test waits long
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with open(cache_root() / "client-venvs-build.log", "w") as log:
+        for each_client in (IBMQ_2021, IBM_RUNTIME_OLDEST):
+            print(client_python(each_client), file=log, flush=True)

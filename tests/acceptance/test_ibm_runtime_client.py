@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from client_venvs import IBM_RUNTIME_OLDEST, client_python
+from client_venvs import BUILD_WAIT_TIMEOUT, IBM_RUNTIME_OLDEST, client_python
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.quantum_info import SparsePauliOp
@@ -345,6 +345,7 @@ def test_the_oldest_supported_client_is_the_one_pyproject_declares() -> None:
     assert pinned.group(1).removesuffix(".0") == declared.group(1).removesuffix(".0")
 
 
+@pytest.mark.timeout(BUILD_WAIT_TIMEOUT)  # may wait for the client venv's build (conftest.py)
 @pytest.mark.parametrize("client", ["pinned", "oldest"])
 def test_the_readme_script_runs_as_written_for_ibm(
     server: ServerProcess, tmp_path: Path, qruntime_cli_env: dict[str, str], client: str

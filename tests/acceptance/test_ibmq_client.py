@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from client_venvs import client_python
+from client_venvs import BUILD_WAIT_TIMEOUT, client_python
 
 from server_harness import ServerProcess
 
@@ -138,6 +138,7 @@ def checks(lines: list[str]) -> dict[str, str]:
     return found
 
 
+@pytest.mark.timeout(BUILD_WAIT_TIMEOUT)  # its fixture may wait for the client venv's build
 def test_the_seed_quickstart_and_tutorial_run_on_the_2021_client(
     client: Path, server: ServerProcess, tmp_path: Path
 ) -> None:
