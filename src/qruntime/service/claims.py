@@ -7,6 +7,10 @@ waited for; fair share then picks again among the rest), and they become RUNNING
 lease. Only what is picked is locked, so a claim costs the same with ten or ten thousand jobs
 waiting. A cap on running jobs per user is checked again under a lock on the user's
 row, so two replicas claiming at once cannot both take a user's last free place.
+
+The scheduler claims on the plain DB-API path (:func:`claim_plain`) as a rule, and through an
+ORM session (:func:`claim_jobs`) when jobs of sessions or batches are among the heads, or the
+executor places jobs before they start (held jobs); both pick with the same code.
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ from qruntime.storage import JobRepository, StoredJob
 from qruntime.storage.clock import database_now
 from qruntime.storage.job_claims import JobClaims, QueuedJob
 from qruntime.storage.job_groups import JobGroupRepository
-from qruntime.storage.signals import Signals
+from qruntime.storage.plain_claims import ClaimTransaction
+from qruntime.storage.signals import Signal, SignalKind, Signals
 
 #: Rounds of picking again when another replica holds what was picked.
 LOCK_ROUNDS = 3
+#: Either way of claiming: an ORM session's, or the plain DB-API path's.
+_Claims = JobClaims | ClaimTransaction
 
 
 def claim_jobs(
@@ -61,22 +68,7 @@ def claim_jobs(
     if fits is not None:  # the executor has no room for the others now: they stay queued
         heads = _fitting_in_order(heads, fits)
     running = claims.running_per_owner({job.owner_id for job in heads}, now=now)
-    picked: list[QueuedJob] = []
-    for _ in range(LOCK_ROUNDS):
-        wanted = fair_share.pick(
-            heads, running, slots - len(picked), max_running_per_owner=max_running_per_user
-        )
-        if not wanted:
-            break
-        locked = claims.lock_queued([job.id for job in wanted], now=now)
-        picked += locked
-        running.update(job.owner_id for job in locked)
-        if len(locked) == len(wanted):
-            break
-        tried = {job.id for job in wanted}
-        heads = [job for job in heads if job.id not in tried]
-    if max_running_per_user is not None and picked:
-        picked = _within_cap(claims, picked, max_running_per_user, now)
+    picked = _pick(claims, heads, running, slots, fair_share, max_running_per_user, now)
     until = database_now(session) + timedelta(seconds=lease_seconds)
     if hold:
         ids = [job.id for job in picked]
@@ -86,6 +78,40 @@ def claim_jobs(
         signals.changed(session, job.id, JobStatus.RUNNING.value)
     if groups := {job.session_id for job in started if job.session_id is not None}:
         JobGroupRepository(session).activate(groups, database_now(session))
+    return started
+
+
+def claim_plain(
+    claims: ClaimTransaction,
+    *,
+    replica_id: str,
+    slots: int,
+    lease_seconds: float,
+    fair_share: FairShare,
+    signals: Signals,
+    max_running_per_user: int | None = None,
+    fits: Callable[[str | None], bool] | None = None,
+) -> list[StoredJob] | None:
+    """:func:`claim_jobs` (not held) on the plain DB-API path, in ``claims``' transaction.
+
+    None, with nothing changed or picked, when the queue's heads include a job of a session
+    or batch: :func:`claim_jobs` claims then (their groups' ends and clocks are its own).
+    """
+    if slots <= 0:
+        return []
+    heads = claims.queued_heads(per_owner=slots)
+    if not heads:
+        return []
+    if any(job.session_id is not None for job in heads):
+        return None
+    if fits is not None:
+        heads = _fitting_in_order(heads, fits)
+    running = claims.running_per_owner({job.owner_id for job in heads})
+    picked = _pick(claims, heads, running, slots, fair_share, max_running_per_user, None)
+    ids = [job.id for job in picked]
+    started = claims.start(ids, replica_id=replica_id, lease_seconds=lease_seconds)
+    for job in started:
+        claims.send(Signal(SignalKind.CHANGED, job.id, signals.sender, JobStatus.RUNNING.value))
     return started
 
 
@@ -144,8 +170,36 @@ def _fitting_in_order(
     return kept
 
 
+def _pick(
+    claims: _Claims,
+    heads: list[QueuedJob],
+    running: Counter[int],
+    slots: int,
+    fair_share: FairShare,
+    cap: int | None,
+    now: datetime | None,
+) -> list[QueuedJob]:
+    """Fair share's picks among ``heads``, locked; again among the rest for those that another
+    replica is claiming this instant; within ``cap`` counted under the users' row locks."""
+    picked: list[QueuedJob] = []
+    for _ in range(LOCK_ROUNDS):
+        wanted = fair_share.pick(heads, running, slots - len(picked), max_running_per_owner=cap)
+        if not wanted:
+            break
+        locked = claims.lock_queued([job.id for job in wanted], now=now)
+        picked += locked
+        running.update(job.owner_id for job in locked)
+        if len(locked) == len(wanted):
+            break
+        tried = {job.id for job in wanted}
+        heads = [job for job in heads if job.id not in tried]
+    if cap is not None and picked:
+        picked = _within_cap(claims, picked, cap, now)
+    return picked
+
+
 def _within_cap(
-    claims: JobClaims, picked: list[QueuedJob], cap: int, now: datetime
+    claims: _Claims, picked: list[QueuedJob], cap: int, now: datetime | None
 ) -> list[QueuedJob]:
     """Recount under the users' row locks: another replica may have started their jobs."""
     owners = {job.owner_id for job in picked}

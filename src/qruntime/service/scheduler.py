@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Collection, Coroutine
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from qruntime.domain.job import JobReason, JobStatus
 from qruntime.domain.resources import JobResources
 from qruntime.execution import Executor, JobRequest
 from qruntime.execution.executor import ExecutorUnavailable
-from qruntime.service.claims import claim_jobs, start_held
+from qruntime.service.claims import claim_jobs, claim_plain, start_held
 from qruntime.service.event_batches import BATCH_SHAPE, batched
 from qruntime.service.fair_share import FairShare
 from qruntime.service.job_recorder import JobRecorder
@@ -31,6 +31,7 @@ from qruntime.service.remote_cancel import request_cancel, stored_job, wait_unti
 from qruntime.service.stream_hub import StreamHub
 from qruntime.storage import Database, JobRepository, StoredJob
 from qruntime.storage.job_claims import JobClaims
+from qruntime.storage.plain_claims import PlainClaims
 from qruntime.storage.signals import Signals
 
 log = logging.getLogger("qruntime.scheduler")
@@ -84,6 +85,7 @@ class Scheduler:
         self._max_running_per_user = max_running_jobs_per_user
         self._signals = Signals(replica_id)
         self._recorder = JobRecorder(db, hub, max_log_bytes=max_log_bytes, sender=replica_id)
+        self._plain_claims = PlainClaims(db)
         self._running: dict[str, _Running] = {}
         self._fair_share = FairShare()
         self._wakeup: asyncio.Event | None = None
@@ -413,8 +415,31 @@ class Scheduler:
         """A job is claimed only once the executor has room for it: until then it stays
         QUEUED (a job that no node could ever hold was refused at submit)."""
         room = self._executor.room()
+        claimed: list[StoredJob] | None = None
+        if not self._executor.places_before_start:  # the plain DB-API path, as a rule
+            claimed = self._plain_claims.transaction(
+                lambda claims: claim_plain(
+                    claims,
+                    replica_id=self.replica_id,
+                    slots=slots,
+                    lease_seconds=self._lease_seconds,
+                    fair_share=self._fair_share,
+                    signals=self._signals,
+                    max_running_per_user=self._max_running_per_user,
+                    fits=lambda resources: room(_resources(resources)),
+                )
+            )
+        if claimed is None:  # jobs of sessions or batches wait, or held jobs: the ORM's way
+            claimed = self._claim_in_session(slots, ended, room)
+        for job in claimed:
+            self._executor.taken(_resources(job.resources))
+        return claimed
+
+    def _claim_in_session(
+        self, slots: int, ended: list[str], room: Callable[[JobResources], bool]
+    ) -> list[StoredJob]:
         with self._db.session() as session:
-            claimed = claim_jobs(
+            return claim_jobs(
                 session,
                 replica_id=self.replica_id,
                 slots=slots,
@@ -426,9 +451,6 @@ class Scheduler:
                 ended=ended,
                 hold=self._executor.places_before_start,
             )
-        for job in claimed:
-            self._executor.taken(_resources(job.resources))
-        return claimed
 
     def _start_held(self, job_id: str) -> StoredJob | None:
         with self._db.session() as session:

@@ -17,7 +17,8 @@ from qruntime.storage.plain_sql import PlainSQL, RowReader
 from qruntime.storage.records import StoredInterim, StoredJob, StoredProgram
 
 
-def _with_owner_name(table: Table) -> list[tuple[str, Column[Any]]]:
+def with_owner_name(table: Table) -> list[tuple[str, Column[Any]]]:
+    """The table's columns and its owner's name, as ``select_jobs`` reads them."""
     return [(column.name, column) for column in table.columns] + [("owner_name", USERS.c.name)]
 
 
@@ -50,8 +51,8 @@ class HotReads:
 
     def __init__(self, db: Database):
         self._sql = PlainSQL(db)
-        self._jobs = RowReader(self._sql, _with_owner_name(JOBS))
-        self._programs = RowReader(self._sql, _with_owner_name(PROGRAMS))
+        self._jobs = RowReader(self._sql, with_owner_name(JOBS))
+        self._programs = RowReader(self._sql, with_owner_name(PROGRAMS))
         self._interims = RowReader(self._sql, [(c.name, c) for c in INTERIMS.columns])
 
     def job(self, job_id: str) -> StoredJob | None:

@@ -12,15 +12,16 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, Float
 
 from qruntime.storage.database import Database
 
-_NAMED = re.compile(r":([a-z_]+)")
+_NAMED = re.compile(r":([a-z_][a-z_0-9]*)")
 #: A statement and its parameters; a list of parameter sets is an executemany.
 Statement = tuple[str, Any]
+T = TypeVar("T")
 
 
 class PlainSQL:
@@ -63,6 +64,25 @@ class PlainSQL:
                 cursor.close()
         finally:
             connection.close()  # back to the pool
+
+    def transaction(self, work: Callable[[Transaction], T]) -> T:
+        """One writing transaction in which ``work`` reads and writes as it goes; committed
+        when it returns, rolled back if it raises."""
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                self._begin(cursor, write=True)
+                done = work(Transaction(self, cursor))
+                self._end(connection, commit=True)
+                return done
+            except BaseException:
+                self._end(connection, commit=False)
+                raise
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
 
     def read(self, statements: Sequence[Statement]) -> list[list[tuple]]:
         """Each statement's rows, read in order: on PostgreSQL in one transaction (READ
@@ -142,6 +162,22 @@ class PlainSQL:
             text = sql if self.sqlite else _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
             self._texts[sql] = text
         return text
+
+
+class Transaction:
+    """The statements of one :meth:`PlainSQL.transaction`, on its cursor."""
+
+    def __init__(self, sql: PlainSQL, cursor: Any):
+        self.sql = sql
+        self._cursor = cursor
+
+    def fetch(self, sql: str, parameters: Any = ()) -> list[tuple]:
+        return self.sql._fetch(self._cursor, sql, parameters)
+
+    def execute(self, sql: str, parameters: Any = ()) -> int:
+        """The number of rows the statement changed."""
+        self.sql._execute(self._cursor, sql, parameters)
+        return int(self._cursor.rowcount)
 
 
 class RowReader:
