@@ -15,7 +15,7 @@ from storage_support import BACKENDS, add_job, assert_utc, fresh_database, make_
 from qruntime.domain.errors import DuplicateError, NotFoundError
 from qruntime.domain.job import JobReason, JobStatus
 from qruntime.storage import Database, JobRepository
-from qruntime.storage.hot_path import HotPath
+from qruntime.storage.hot_path import INTERIMS_PER_INSERT, HotPath
 from qruntime.storage.models import JOBS
 from qruntime.storage.signals import CHANNEL, Signal, SignalKind
 
@@ -56,6 +56,25 @@ def test_interim_batches_are_stored_counted_and_refused_as_by_the_repository(
     assert_utc(*(i.created_at for i in read))
     assert job.interim_count == 3
     assert stored_bytes(database, "job-1") == before + len('{"a": 1}{"a": 22}[3]')
+
+
+def test_a_batch_longer_than_one_insert_is_stored_whole_or_not_at_all(database: Database) -> None:
+    alice = make_user(database)
+    with database.session() as session:
+        add_job(session, alice, "job-1")
+    hot = HotPath(database)
+    size = 2 * INTERIMS_PER_INSERT + 7  # three INSERTs
+    items = [(seq, f'{{"n": {seq}}}') for seq in range(1, size + 1)]
+    assert [(i.seq, i.data) for i in hot.add_interims("job-1", items)] == items
+    # The last INSERT of the next batch meets a stored seq: its first two are rolled back too.
+    clash = [(seq, "{}") for seq in range(size + 1, size + 2 * INTERIMS_PER_INSERT + 1)]
+    with pytest.raises(DuplicateError):
+        hot.add_interims("job-1", [*clash, (size, "{}")])
+    with database.session(readonly=True) as session:
+        jobs = JobRepository(session)
+        job, read = jobs.get("job-1"), jobs.interims("job-1")
+    assert [(i.seq, i.data) for i in read] == items
+    assert job is not None and job.interim_count == size
 
 
 def test_an_outcome_is_stored_once_and_never_changed(database: Database) -> None:

@@ -26,6 +26,11 @@ _ADD_INTERIM = (
     "INSERT INTO interim_results (job_id, seq, data, created_at) "
     "VALUES (:job_id, :seq, :data, :created_at)"
 )
+#: On PostgreSQL up to this many of a batch's rows go in one INSERT: a round trip per
+#: statement, not per row as psycopg's executemany sends them (SQLite's executemany steps one
+#: prepared statement, cheaper than a long one); at most this many statement texts exist.
+INTERIMS_PER_INSERT = 64
+_INSERTS: dict[int, str] = {}
 _COUNT_INTERIMS = (
     "UPDATE jobs SET interim_count = CASE WHEN interim_count < :last THEN :last "
     "ELSE interim_count END, stored_bytes = stored_bytes + :size WHERE id = :job_id"
@@ -96,16 +101,21 @@ class HotPath:
             return []
         created_at = utcnow()
         stamp = self._interim_time(created_at)
-        rows = [
-            {"job_id": job_id, "seq": seq, "data": data, "created_at": stamp} for seq, data in items
-        ]
+        if self._sql.sqlite:
+            rows = [{"job_id": job_id, "seq": s, "data": d, "created_at": stamp} for s, d in items]
+            inserts: list[Statement] = [(_ADD_INTERIM, rows)]
+        else:
+            inserts = [
+                _insert(job_id, stamp, items[start : start + INTERIMS_PER_INSERT])
+                for start in range(0, len(items), INTERIMS_PER_INSERT)
+            ]
         count = {
             "job_id": job_id,
             "last": max(seq for seq, _ in items),
             "size": sum(len(data) for _, data in items),
         }
         try:
-            self._sql.write([(_ADD_INTERIM, rows), (_COUNT_INTERIMS, count), *self._notify(signal)])
+            self._sql.write([*inserts, (_COUNT_INTERIMS, count), *self._notify(signal)])
         except self._sql.integrity_error as exc:
             if not self._exists(job_id):
                 raise NotFoundError("job", job_id) from exc
@@ -149,3 +159,18 @@ class HotPath:
 
     def _exists(self, job_id: str) -> bool:
         return bool(self._sql.read([(_EXISTS, {"job_id": job_id})])[0])
+
+
+def _insert(job_id: str, stamp: object, items: Sequence[tuple[int, str]]) -> Statement:
+    """One INSERT of these results (at most ``INTERIMS_PER_INSERT``)."""
+    sql = _INSERTS.get(len(items))
+    if sql is None:
+        rows = ", ".join(f"(:job_id, :seq{n}, :data{n}, :created_at)" for n in range(len(items)))
+        sql = _INSERTS.setdefault(
+            len(items), f"INSERT INTO interim_results (job_id, seq, data, created_at) VALUES {rows}"
+        )
+    values: dict[str, object] = {"job_id": job_id, "created_at": stamp}
+    for n, (seq, data) in enumerate(items):
+        values[f"seq{n}"] = seq
+        values[f"data{n}"] = data
+    return sql, values
