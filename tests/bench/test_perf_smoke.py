@@ -27,6 +27,7 @@ EXPECTED = {
     "CPU per interim result": 2,
     "statements per interim result": 2,
     "CPU per submit": 2,  # in-process, SQLite and PostgreSQL
+    "CPU per submit + stream": 2,  # the two requests of a job in-process (request_cost.py)
     "replicas on one host": 2,  # 1 and 2 replicas on one PostgreSQL, 16 clients
 }
 
