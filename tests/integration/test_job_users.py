@@ -7,10 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from qruntime.execution.job_users import is_dying, kill_user_processes, processes_of
+from qruntime.execution import job_users
+from qruntime.execution.job_users import UidPool, is_dying, kill_user_processes, processes_of
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="starting a process as another uid")
 
@@ -84,6 +86,46 @@ def test_the_scan_skips_processes_of_the_uid_that_are_already_killed() -> None:
         os.kill(process.pid, signal.SIGSTOP)  # stopped: SIGKILL stays visible a little longer
         os.kill(process.pid, signal.SIGKILL)
         assert processes_of(UID) == []
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_uid_with_a_live_process_is_not_handed_out(tmp_path: Path) -> None:
+    process = _start_as(UID, "exec sleep 30")
+    try:
+        assert UidPool(UID, tmp_path).acquire() == UID + 1
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_uid_released_clean_is_reused_without_a_scan_and_stays_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool, other = UidPool(UID, tmp_path), UidPool(UID, tmp_path)
+    uid = pool.acquire()
+    pool.release(uid, clean=True)
+    assert other.acquire() == UID + 1  # idle, but still this pool's: no other server takes it
+
+    def no_scan(uid: int) -> list[int]:
+        raise AssertionError(f"scanned /proc for uid {uid}")
+
+    monkeypatch.setattr(job_users, "processes_of", no_scan)
+    assert pool.acquire() == uid
+    pool.release(uid, clean=True)
+    pool.close()  # unlocked for the others again
+    monkeypatch.undo()
+    assert other.acquire() == uid
+
+
+def test_a_uid_released_without_a_clean_sweep_is_scanned_again(tmp_path: Path) -> None:
+    pool = UidPool(UID, tmp_path)
+    uid = pool.acquire()
+    pool.release(uid)  # not known clean: e.g. the sweep gave up on a process that outlived it
+    process = _start_as(uid, "exec sleep 30")
+    try:
+        assert pool.acquire() == UID + 1
     finally:
         process.kill()
         process.wait()

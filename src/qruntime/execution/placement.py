@@ -71,8 +71,9 @@ class WorkerPlacement:
     async def release(self, uid: int | None, workdir: Path, *, swept: bool = False) -> None:
         """Kill what a worker left behind (also outside its group), remove its cgroup and its
         directory, and only then hand its uid out again."""
+        clean = swept
         if uid is not None and not swept:
-            await asyncio.to_thread(kill_user_processes, uid)
+            clean = await asyncio.to_thread(kill_user_processes, uid)
         if self.cgroups is not None:
             await asyncio.to_thread(self.cgroups.remove, workdir.name)
         if uid is not None and not self._private_scratch:
@@ -81,7 +82,7 @@ class WorkerPlacement:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
         if uid is not None:
             assert self._uids is not None
-            self._uids.release(uid)
+            self._uids.release(uid, clean=clean)
 
     def explain(self, workdir: Path, outcome: TerminalEvent) -> TerminalEvent:
         """A failed job's outcome, with the job-wide limits it ran into named."""
@@ -96,6 +97,8 @@ class WorkerPlacement:
         """Remove this server's cgroups and its (by now empty) jobs directory."""
         if self.cgroups is not None:
             self.cgroups.close()
+        if self._uids is not None:
+            self._uids.close()
         self._jobs_root.close()
 
     @property
