@@ -4,6 +4,7 @@ request as the FastAPI routes do: each request goes to a server with them and to
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -303,13 +304,16 @@ def test_the_dashboard_cookie_opens_a_stream(sides: dict[str, Side]) -> None:
 
 
 def test_a_stream_past_the_callers_cap_is_refused_with_429(sides: dict[str, Side]) -> None:
-    """One stream each (QRUNTIME_MAX_STREAMS_PER_USER=1): the second gets the route's 429."""
-    refusals = {}
+    """One stream each (QRUNTIME_MAX_STREAMS_PER_USER=1): the second gets the route's 429.
+    The open one, of a running job, starts with the job's status, as the route's does."""
+    refusals, openings = {}, {}
     for name, side in sides.items():
         job = submit(side.alice, side.sleeper)["id"]
         wait_for_job(side.alice, job, ("RUNNING",))
         with side.alice.stream("GET", f"/jobs/{job}/stream") as first:
             assert first.status_code == 200
+            lines = first.iter_lines()  # kept: a collected line iterator closes the stream
+            openings[name] = list(itertools.takewhile(bool, lines))  # its first event
             refusals[name] = answer(stream(side.alice, f"/jobs/{job}/stream"), side)
 
         # The slot is given back once the first stream is closed: a new one opens.
@@ -322,6 +326,9 @@ def test_a_stream_past_the_callers_cap_is_refused_with_429(sides: dict[str, Side
         wait_for_job(side.alice, job)
     assert refusals["thin"] == refusals["routes"]
     assert error_code(refusals["thin"], 429) == "quota_exceeded"
+    assert openings["thin"] == openings["routes"]
+    assert openings["thin"][0] == "event: status", openings
+    assert json.loads(openings["thin"][1].removeprefix("data: "))["status"] == "RUNNING"
 
 
 def test_a_reconnecting_stream_resumes_after_its_last_event_id(sides: dict[str, Side]) -> None:

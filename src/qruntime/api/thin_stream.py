@@ -1,5 +1,5 @@
-"""``GET /jobs/{id}/stream`` as a thin endpoint (api/thin_endpoints.py): the caller and the job
-found in one worker thread (none when the token is cached), then the route's own response."""
+"""``GET /jobs/{id}/stream`` as a thin endpoint (api/thin_endpoints.py): the caller, the job and
+its first interim results read in one worker thread, then the route's own response."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from qruntime.api.schemas import SQL_INT_MAX
 from qruntime.api.thin_caller import client_address, credential, known_caller
 from qruntime.domain.errors import QRuntimeError
 from qruntime.service.container import Services
+from qruntime.service.job_stream import FirstRead
 from qruntime.service.principal import Principal
-from qruntime.storage import StoredJob
+from qruntime.storage import StoredInterim, StoredJob
 
 #: The one query this endpoint answers itself; any other goes to the route, which checks it.
 _SINCE = re.compile(rb"since=(\d{1,19})")
@@ -30,11 +31,13 @@ async def stream(
         return receive
     kind, token = found
     caller = known_caller(scope, services.users, kind, token)
+    watch = services.hub.watch(job_id)  # before the read: whatever changes after it wakes us
     try:
-        caller, job = await run_in_threadpool(
-            _visible_job, services, caller, token, client_address(scope), job_id
+        caller, job, interims = await run_in_threadpool(
+            _visible_job, services, caller, token, client_address(scope), job_id, since
         )
-        response = event_stream(services, caller, job, since)
+        first = FirstRead(watch, job, interims)  # the route reads the job twice, here once
+        response = event_stream(services, caller, job, since, first)
     except QRuntimeError:
         return receive  # 401, 404, 429: the route says so, in its words
     await response(scope, receive, send)
@@ -59,8 +62,13 @@ def resume_point(scope: Scope) -> int | None:
 
 
 def _visible_job(
-    services: Services, caller: Principal | None, token: str, address: str | None, job_id: str
-) -> tuple[Principal, StoredJob]:
+    services: Services,
+    caller: Principal | None,
+    token: str,
+    address: str | None,
+    job_id: str,
+    since: int,
+) -> tuple[Principal, StoredJob, list[StoredInterim]]:
     if caller is None:
         caller = services.users.authenticate(token, source=address)
-    return caller, services.jobs.get(caller, job_id)
+    return caller, *services.jobs.get_with_interims(caller, job_id, since)

@@ -41,6 +41,15 @@ class StreamFinal:
 StreamItem = StoredInterim | StreamStatus | StreamPing | StreamFinal
 
 
+@dataclass(frozen=True)
+class FirstRead:
+    """A read the caller already made for the stream: ``watch`` snapshotted before it."""
+
+    watch: Watch
+    job: StoredJob
+    interims: list[StoredInterim]
+
+
 async def follow_job(
     db: Database,
     hub: StreamHub,
@@ -48,6 +57,7 @@ async def follow_job(
     *,
     since: int = 0,
     ping_seconds: float = PING_SECONDS,
+    first: FirstRead | None = None,
 ) -> AsyncIterator[list[StreamItem]]:
     """Yield each interim with ``seq > since`` exactly once, in order, then the final item.
 
@@ -56,8 +66,9 @@ async def follow_job(
     only with the final item, after the last interim.
 
     Ends without a final item if the job is deleted meanwhile (a reconnect then gets 404).
+    ``first``, when given, stands for the first read of the database.
     """
-    watch = hub.watch(job_id)
+    watch = first.watch if first is not None else hub.watch(job_id)
     last_status: JobStatus | None = None
     from_memory: list[StoredInterim] | None = None
     while True:
@@ -65,11 +76,14 @@ async def follow_job(
         if from_memory is not None:  # only interims were stored, and the hub still has them
             interims = from_memory
         else:
-            watch.snapshot()
-            try:
-                job, interims = await asyncio.to_thread(_read, db, job_id, since)
-            except NotFoundError:
-                return
+            if first is not None:  # the caller's read, after its snapshot: the first round's
+                job, interims, first = first.job, first.interims, None
+            else:
+                watch.snapshot()
+                try:
+                    job, interims = await asyncio.to_thread(_read, db, job_id, since)
+                except NotFoundError:
+                    return
             if job.status != last_status and not job.status.is_terminal():
                 last_status = job.status
                 items.append(StreamStatus(job.status, job.reason))

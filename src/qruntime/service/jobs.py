@@ -197,10 +197,15 @@ class JobService:
 
     def get(self, caller: Principal, job_id: str) -> StoredJob:
         """Jobs are visible to their owner and admins only; for anyone else they do not exist."""
-        job = self._reads.job(job_id)
-        if job is None or not caller.owns(job.owner_id):
-            raise NotFoundError("job", job_id)
-        return job
+        return _visible(caller, job_id, self._reads.job(job_id))
+
+    def get_with_interims(
+        self, caller: Principal, job_id: str, since: int
+    ) -> tuple[StoredJob, list[StoredInterim]]:
+        """As :meth:`get`, with its interim results after ``since`` read in the same go (a
+        stream's first read: the job first, so a finished job comes with all of them)."""
+        job, interims = self._reads.job_and_interims(job_id, after=since)
+        return _visible(caller, job_id, job), interims
 
     def result(self, caller: Principal, job_id: str) -> str:
         job = self.get(caller, job_id)
@@ -314,6 +319,12 @@ class JobService:
 
 def new_job_id() -> str:
     return f"j-{uuid.uuid4().hex[:20]}"
+
+
+def _visible(caller: Principal, job_id: str, job: StoredJob | None) -> StoredJob:
+    if job is None or not caller.owns(job.owner_id):
+        raise NotFoundError("job", job_id)
+    return job
 
 
 def _time_limit(requested: float | None, program_limit: int) -> float:

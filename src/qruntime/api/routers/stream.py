@@ -17,6 +17,7 @@ from qruntime.api.schemas import SQL_INT_MAX
 from qruntime.domain.errors import Problem, ValidationFailed
 from qruntime.service.container import Services
 from qruntime.service.job_stream import (
+    FirstRead,
     StreamFinal,
     StreamItem,
     StreamPing,
@@ -94,12 +95,18 @@ async def stream_job(
 
 
 def event_stream(
-    services: Services, caller: Principal, job: StoredJob, since: int
+    services: Services,
+    caller: Principal,
+    job: StoredJob,
+    since: int,
+    first: FirstRead | None = None,
 ) -> SlotStreamingResponse:
     """The response that follows ``job``; raises TooManyStreamsError (429) past a cap."""
     release = services.streams.acquire(caller.user_id)  # 429 past a cap, before it starts
     ping = services.settings.stream_ping_seconds
-    items = follow_job(services.db, services.hub, job.id, since=since, ping_seconds=ping)
+    items = follow_job(
+        services.db, services.hub, job.id, since=since, ping_seconds=ping, first=first
+    )
     return SlotStreamingResponse(
         _encoded(items),
         release,
