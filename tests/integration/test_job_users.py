@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -57,6 +60,34 @@ def test_sweep_kills_what_left_the_process_group() -> None:
     assert kill_user_processes(UID) is True
     process.wait(timeout=10)
     assert processes_of(UID) == []
+
+
+def test_a_process_whose_main_thread_ended_counts_while_another_thread_runs() -> None:
+    """``pthread_exit`` in the main thread leaves ``/proc/<pid>`` a zombie; the others run on."""
+    libc = ctypes.CDLL(None)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.setsid()
+            os.setgid(UID)
+            os.setuid(UID)
+            threading.Thread(target=lambda: (time.sleep(30), os._exit(0))).start()
+            libc.pthread_exit(None)
+        finally:
+            os._exit(1)
+    try:
+        deadline = time.monotonic() + 10
+        while _state(pid) != "Z" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _state(pid) == "Z"
+        assert len(os.listdir(f"/proc/{pid}/task")) == 2
+        assert processes_of(UID) == [pid]
+        assert kill_user_processes(UID) is True
+        assert processes_of(UID) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def _state(pid: int) -> str:

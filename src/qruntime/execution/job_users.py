@@ -110,9 +110,39 @@ def processes_of(uid: int) -> list[int]:
         if not name.isdigit():
             continue
         status = _status(name)
-        if status is not None and _real_uid_if_alive(status) == uid and not _dying(name, status):
+        if status is None:
+            continue
+        if _real_uid_if_alive(status) == uid:
+            if not _dying(name, status):
+                found.append(int(name))
+        elif _zombie_of(status, uid) and _other_thread_runs(name):
             found.append(int(name))
     return found
+
+
+def _zombie_of(status: bytes, uid: int) -> bool:
+    """A zombie whose real uid is ``uid`` (only zombies get here: rare, so checked second)."""
+    state = status.find(b"\nState:\t")
+    if state < 0 or status[state + 8 : state + 9] != b"Z":
+        return False
+    return _real_uid(status) == uid
+
+
+def _other_thread_runs(pid: str) -> bool:
+    """True if a thread other than the exited main one still runs: a main thread that calls
+    ``pthread_exit`` leaves its process a zombie in ``/proc/<pid>`` while the others go on."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        task = f"{pid}/task/{tid}"
+        status = _status(task) if tid != pid else None
+        if status is None or _real_uid_if_alive(status) is None:
+            continue  # the main thread, gone, or a zombie itself
+        if not _dying(task, status):
+            return True
+    return False
 
 
 def is_dying(pid: int) -> bool:
@@ -146,6 +176,13 @@ def _real_uid_if_alive(status: bytes) -> int | None:
     state = status.find(b"\nState:\t")
     uid = status.find(b"\nUid:\t")
     if state < 0 or uid < 0 or status[state + 8 : state + 9] == b"Z":
+        return None
+    return _real_uid(status)
+
+
+def _real_uid(status: bytes) -> int | None:
+    uid = status.find(b"\nUid:\t")
+    if uid < 0:
         return None
     fields = status[uid + 6 : status.find(b"\n", uid + 6)].split()
     return int(fields[0]) if fields else None
