@@ -159,25 +159,26 @@ def test_interim_results_arrive_live_and_are_plotted(
     screenshots: Path,
 ) -> None:
     page = open_signed_in(new_page, tokens["alice"])
-    job_id = run_from_program_page(page, energy_descent["id"], '{"iterations": 12, "delay": 0.35}')
+    job_id = run_from_program_page(page, energy_descent["id"], '{"iterations": 24, "delay": 0.5}')
 
-    expect(page.locator("#interim-count")).to_have_text(re.compile(r"^([3-9]|1\d)$"))
+    # 12 s of job: room for a page and its stream that start slowly under the suite's load.
+    expect(page.locator("#interim-count")).to_have_text(re.compile(r"^([3-9]|1\d|2[0-4])$"))
     job = get_job(alice_api, job_id)
-    assert job["status"] == "RUNNING" and job["interim_count"] < 12, job
+    assert job["status"] == "RUNNING" and job["interim_count"] < 24, job
     expect(page.locator("#job-status")).to_have_text("RUNNING")
     expect(page.locator("#result")).to_have_text("Not finished yet.")
     plot = page.locator("#plot")
     expect(plot.locator(".main-svg").first).to_be_visible()
     expect(plot.locator(".g-ytitle")).to_have_text("energy")  # one series: energy...
     expect(plot.locator(".g-xtitle")).to_have_text("iteration")  # ...against iteration
-    expect(page.locator("#interim-count")).to_have_text(re.compile(r"^([7-9]|1\d)$"))
+    expect(page.locator("#interim-count")).to_have_text(re.compile(r"^([7-9]|1\d|2[0-4])$"))
     shoot(page, screenshots, "job")
 
     expect(page.locator("#job-status")).to_have_text("DONE", timeout=60_000)
-    expect(page.locator("#interim-count")).to_have_text("12")
-    expect(plot.locator(".scatterlayer .point")).to_have_count(12)
-    expect(page.locator("#result")).to_contain_text('"iterations": 12')
-    expect(page.locator("#log")).to_contain_text("iteration 12: energy")
+    expect(page.locator("#interim-count")).to_have_text("24")
+    expect(plot.locator(".scatterlayer .point")).to_have_count(24)
+    expect(page.locator("#result")).to_contain_text('"iterations": 24')
+    expect(page.locator("#log")).to_contain_text("iteration 24: energy")
     expect(page.locator("#ended")).not_to_have_text("—")
 
     # The rule behind the plot, on messages of other shapes.
