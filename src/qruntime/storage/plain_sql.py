@@ -48,32 +48,54 @@ class PlainSQL:
     ) -> None:
         """One writing transaction: ``reads``, then the statements ``decide`` makes of their
         rows (it may raise, which rolls back), then commit."""
-        connection = self._engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                self._begin(cursor, write=True)
-                found = [self._fetch(cursor, sql, parameters) for sql, parameters in reads]
-                for sql, parameters in decide(found):
-                    self._execute(cursor, sql, parameters)
-                self._end(connection, commit=True)
-            except BaseException:
-                self._end(connection, commit=False)
-                raise
-            finally:
-                cursor.close()
-        finally:
-            connection.close()  # back to the pool
+
+        def run(cursor: Any) -> None:
+            found = [self._fetch(cursor, sql, parameters) for sql, parameters in reads]
+            for sql, parameters in decide(found):
+                self._execute(cursor, sql, parameters)
+
+        self._in_transaction(run, write=True)
 
     def transaction(self, work: Callable[[Transaction], T]) -> T:
         """One writing transaction in which ``work`` reads and writes as it goes; committed
         when it returns, rolled back if it raises."""
+        return self._in_transaction(lambda cursor: work(Transaction(self, cursor)), write=True)
+
+    def read(self, statements: Sequence[Statement]) -> list[list[tuple]]:
+        """Each statement's rows, read in order: on PostgreSQL in one transaction (READ
+        COMMITTED: each statement sees what was committed before it), on SQLite each on its
+        own (autocommit, as fast as it gets; a reader never takes the write lock)."""
+
+        def run(cursor: Any) -> list[list[tuple]]:
+            return [self._fetch(cursor, sql, parameters) for sql, parameters in statements]
+
+        return self._in_transaction(run, write=False)  # committed, as a read-only session ends
+
+    def _run(
+        self, statements: Sequence[Statement], *, then: Sequence[Statement], write: bool
+    ) -> int:
+        def run(cursor: Any) -> int:
+            changed = -1
+            for sql, parameters in statements:
+                self._execute(cursor, sql, parameters)
+                if changed < 0:
+                    changed = cursor.rowcount
+            if changed > 0:
+                for sql, parameters in then:
+                    self._execute(cursor, sql, parameters)
+            return changed
+
+        return self._in_transaction(run, write=write)
+
+    def _in_transaction(self, work: Callable[[Any], T], *, write: bool) -> T:
+        """``work`` on a cursor of a pooled connection: committed when it returns, rolled back
+        if it raises; the connection goes back to the pool either way."""
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
             try:
-                self._begin(cursor, write=True)
-                done = work(Transaction(self, cursor))
+                self._begin(cursor, write=write)
+                done = work(cursor)
                 self._end(connection, commit=True)
                 return done
             except BaseException:
@@ -82,53 +104,7 @@ class PlainSQL:
             finally:
                 cursor.close()
         finally:
-            connection.close()
-
-    def read(self, statements: Sequence[Statement]) -> list[list[tuple]]:
-        """Each statement's rows, read in order: on PostgreSQL in one transaction (READ
-        COMMITTED: each statement sees what was committed before it), on SQLite each on its
-        own (autocommit, as fast as it gets; a reader never takes the write lock)."""
-        connection = self._engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                self._begin(cursor, write=False)
-                found = [self._fetch(cursor, sql, parameters) for sql, parameters in statements]
-                self._end(connection, commit=True)  # as a read-only session ends
-                return found
-            except BaseException:
-                self._end(connection, commit=False)
-                raise
-            finally:
-                cursor.close()
-        finally:
-            connection.close()
-
-    def _run(
-        self, statements: Sequence[Statement], *, then: Sequence[Statement], write: bool
-    ) -> int:
-        connection = self._engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                self._begin(cursor, write=write)
-                changed = -1
-                for sql, parameters in statements:
-                    self._execute(cursor, sql, parameters)
-                    if changed < 0:
-                        changed = cursor.rowcount
-                if changed > 0:
-                    for sql, parameters in then:
-                        self._execute(cursor, sql, parameters)
-                self._end(connection, commit=True)
-                return changed
-            except BaseException:
-                self._end(connection, commit=False)
-                raise
-            finally:
-                cursor.close()
-        finally:
-            connection.close()
+            connection.close()  # back to the pool
 
     def _begin(self, cursor: Any, *, write: bool) -> None:
         # As Database.session does (see _sqlite_begin): a writer takes the write lock at once,
