@@ -45,8 +45,3 @@ def known_caller(scope: Scope, users: UserService, kind: str, token: str) -> Pri
     if found is not None and found[0] == kind:
         return found[1]
     return users.cached(token)
-
-
-def client_address(scope: Scope) -> str | None:
-    client = scope.get("client")
-    return client[0] if client else None

@@ -1,5 +1,6 @@
-"""``GET /jobs/{id}/stream`` as a thin endpoint (api/thin_endpoints.py): the caller, the job and
-its first interim results read in one worker thread, then the route's own response."""
+"""``GET /jobs/{id}/stream`` as a thin endpoint (api/thin_endpoints.py): for a caller already
+checked, the job and its first interim results read in one worker thread, then the route's own
+response."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ from starlette.types import Receive, Scope, Send
 
 from qruntime.api.routers.stream import event_stream, last_event_seq
 from qruntime.api.schemas import SQL_INT_MAX
-from qruntime.api.thin_caller import client_address, credential, known_caller
+from qruntime.api.thin_caller import credential, known_caller
 from qruntime.domain.errors import QRuntimeError
 from qruntime.service.container import Services
 from qruntime.service.job_stream import FirstRead
-from qruntime.service.principal import Principal
-from qruntime.storage import StoredInterim, StoredJob
 
 #: The one query this endpoint answers itself; any other goes to the route, which checks it.
 _SINCE = re.compile(rb"since=(\d{1,19})")
@@ -31,10 +30,12 @@ async def stream(
         return receive
     kind, token = found
     caller = known_caller(scope, services.users, kind, token)
+    if caller is None:  # not checked yet: the route checks it, so a wrong one counts once
+        return receive
     watch = services.hub.watch(job_id)  # before the read: whatever changes after it wakes us
     try:
-        caller, job, interims = await run_in_threadpool(
-            _visible_job, services, caller, token, client_address(scope), job_id, since
+        job, interims = await run_in_threadpool(
+            services.jobs.get_with_interims, caller, job_id, since
         )
         first = FirstRead(watch, job, interims)  # the route reads the job twice, here once
         response = event_stream(services, caller, job, since, first)
@@ -59,16 +60,3 @@ def resume_point(scope: Scope) -> int | None:
     if sent and (text := sent[0].decode("latin-1")).strip():
         return last_event_seq(text)
     return since
-
-
-def _visible_job(
-    services: Services,
-    caller: Principal | None,
-    token: str,
-    address: str | None,
-    job_id: str,
-    since: int,
-) -> tuple[Principal, StoredJob, list[StoredInterim]]:
-    if caller is None:
-        caller = services.users.authenticate(token, source=address)
-    return caller, *services.jobs.get_with_interims(caller, job_id, since)
