@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -62,32 +59,34 @@ def test_sweep_kills_what_left_the_process_group() -> None:
     assert processes_of(UID) == []
 
 
+_MAIN_THREAD_EXITS = f"""
+import ctypes, os, threading, time
+ctypes.CDLL("libgcc_s.so.1")  # pthread_exit unwinds with it; loaded before the uid changes
+os.setgid({UID})
+os.setuid({UID})
+threading.Thread(target=lambda: (time.sleep(30), os._exit(0))).start()
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
 def test_a_process_whose_main_thread_ended_counts_while_another_thread_runs() -> None:
-    """``pthread_exit`` in the main thread leaves ``/proc/<pid>`` a zombie; the others run on."""
-    libc = ctypes.CDLL(None)
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            os.setsid()
-            os.setgid(UID)
-            os.setuid(UID)
-            threading.Thread(target=lambda: (time.sleep(30), os._exit(0))).start()
-            libc.pthread_exit(None)
-        finally:
-            os._exit(1)
+    """``pthread_exit`` in the main thread leaves ``/proc/<pid>`` a zombie; the others run on.
+
+    A fresh process, not a fork of this multithreaded test worker, whose locks a child inherits.
+    """
+    process = subprocess.Popen([sys.executable, "-c", _MAIN_THREAD_EXITS], start_new_session=True)
     try:
-        deadline = time.monotonic() + 10
-        while _state(pid) != "Z" and time.monotonic() < deadline:
+        deadline = time.monotonic() + 30
+        while _state(process.pid) != "Z" and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert _state(pid) == "Z"
-        assert len(os.listdir(f"/proc/{pid}/task")) == 2
-        assert processes_of(UID) == [pid]
+        assert _state(process.pid) == "Z"
+        assert len(os.listdir(f"/proc/{process.pid}/task")) == 2
+        assert processes_of(UID) == [process.pid]
         assert kill_user_processes(UID) is True
         assert processes_of(UID) == []
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        process.kill()
+        process.wait()
 
 
 def _state(pid: int) -> str:
