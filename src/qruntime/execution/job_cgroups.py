@@ -93,6 +93,13 @@ class JobCgroups:
         self._made[name] = tuple(procs)
         return self._made[name]
 
+    def tasks_file(self, name: str) -> str | None:
+        """The v1 ``tasks`` file of the job's ``pids`` cgroup, to find its processes without a
+        ``/proc`` scan; None for v2 (there the sweep scans) or a cgroup not made."""
+        if self.version != 1 or name not in self._made or "pids" not in self.parents:
+            return None
+        return str(self.parents["pids"] / name / "tasks")
+
     def limits_hit(self, name: str) -> list[str]:
         """Which of the job's limits the kernel enforced, in words naming their settings."""
         if name not in self._made:

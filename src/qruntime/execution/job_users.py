@@ -81,14 +81,17 @@ class UidPool:
         self._clean.clear()
 
 
-def kill_user_processes(uid: int, *, timeout: float = 10.0) -> bool:
+def kill_user_processes(
+    uid: int, *, timeout: float = 10.0, cgroup_tasks: str | None = None
+) -> bool:
     """SIGKILL every live process of ``uid`` until none is left; False if some outlived ``timeout``.
 
     A fork bomb may create processes while this runs, so it sweeps until a sweep finds none.
+    ``cgroup_tasks``: the job's cgroup, read instead of ``/proc`` (see :func:`job_processes`).
     """
     deadline = time.monotonic() + timeout
     while True:
-        pids = processes_of(uid)
+        pids = job_processes(uid, cgroup_tasks)
         if not pids:
             return True
         if time.monotonic() > deadline:
@@ -97,6 +100,48 @@ def kill_user_processes(uid: int, *, timeout: float = 10.0) -> bool:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.01)
+
+
+def job_processes(uid: int, cgroup_tasks: str | None) -> list[int]:
+    """The live processes of a job that ran as ``uid``: those of its v1 cgroup's ``tasks`` file
+    where it has one (a few status reads), else every process of ``uid`` (a ``/proc`` scan).
+
+    Complete either way: the worker joins its cgroup before it becomes ``uid``, and no process
+    of the uid can leave it (docs/security.md, "Per-job uids"). An unreadable file scans.
+    """
+    if cgroup_tasks is not None:
+        found = processes_in(cgroup_tasks)
+        if found is not None:
+            return found
+    return processes_of(uid)
+
+
+def processes_in(tasks: str) -> list[int] | None:
+    """Pids of the live processes with a thread in a v1 cgroup's ``tasks`` file: not zombies,
+    not dying; None if the file cannot be read. Threads, not ``cgroup.procs``: a process whose
+    main thread ended is found by its others, as in :func:`processes_of`."""
+    try:
+        with open(tasks, "rb") as file:
+            tids = file.read().split()
+    except OSError:
+        return None
+    found = []
+    for tid in tids:
+        name = tid.decode()
+        status = _status(name)
+        if status is None or _real_uid_if_alive(status) is None or _dying(name, status):
+            continue  # gone, a zombie thread, or on its way out
+        pid = _tgid(status)
+        if pid is not None and pid not in found:
+            found.append(pid)
+    return found
+
+
+def _tgid(status: bytes) -> int | None:
+    start = status.find(b"\nTgid:\t")
+    if start < 0:
+        return None
+    return int(status[start + 7 : status.find(b"\n", start + 7)])
 
 
 def processes_of(uid: int) -> list[int]:

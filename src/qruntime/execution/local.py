@@ -130,6 +130,7 @@ class LocalExecutor(Executor):
                 plan = self._placement.plan(request.max_execution_time, worker.workdir, worker.uid)
                 request = replace(request, sandbox=plan.to_json())
             job = SupervisedJob(request, worker.process, worker.workdir, worker.readers, worker.uid)
+            job.cgroup_tasks = self._placement.cgroup_tasks(worker.workdir)
             payload = json.dumps(request.to_json()).encode()
         except BaseException:  # the worker never got its job: stop it, give back what it held
             await asyncio.shield(self._supply.discard(worker))

@@ -84,6 +84,11 @@ class WorkerPlacement:
             assert self._uids is not None
             self._uids.release(uid, clean=clean)
 
+    def cgroup_tasks(self, workdir: Path) -> str | None:
+        """The worker's cgroup ``tasks`` file, read by the sweep instead of ``/proc``; None
+        where it has none."""
+        return self.cgroups.tasks_file(workdir.name) if self.cgroups is not None else None
+
     def explain(self, workdir: Path, outcome: TerminalEvent) -> TerminalEvent:
         """A failed job's outcome, with the job-wide limits it ran into named."""
         if self.cgroups is None or not isinstance(outcome, ErrorEvent):

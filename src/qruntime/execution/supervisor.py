@@ -23,7 +23,7 @@ from qruntime.domain.job import JobReason
 from qruntime.domain.text import published_json_problem
 from qruntime.execution.event_queue import SINGLE_EVENTS, BatchShape, EventQueue
 from qruntime.execution.exits import describe_exit
-from qruntime.execution.job_users import kill_user_processes, processes_of
+from qruntime.execution.job_users import job_processes, kill_user_processes
 from qruntime.execution.limits import (
     JobLimits,
     interim_too_large,
@@ -66,6 +66,8 @@ class SupervisedJob:
     workdir: Path
     readers: Readers
     uid: int | None = None
+    #: The worker's cgroup ``tasks`` file, where it has one: the sweep reads it, not ``/proc``.
+    cgroup_tasks: str | None = None
     pumps: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     #: When each pipe's pump began waiting for input; None while it has data or is done.
     idle_since: dict[str, float | None] = field(default_factory=dict)
@@ -148,7 +150,7 @@ class JobSupervisor:
                 await job.process.wait()
                 kill_group(job.process)  # whatever the program left behind in its group
             if job.uid is not None:  # and outside it (setsid): before the outcome is told
-                job.swept = await _sweep(job.uid)
+                job.swept = await _sweep(job.uid, job.cgroup_tasks)
             await _drain(job)
         await queue.put(_outcome(job))
 
@@ -277,16 +279,16 @@ async def _pump_lines(job: SupervisedJob, name: str, queue: EventQueue) -> None:
         job.idle_since[name] = None
 
 
-async def _sweep(uid: int) -> bool:
+async def _sweep(uid: int, cgroup_tasks: str | None) -> bool:
     """Kill every process of ``uid``; see :func:`kill_user_processes`.
 
-    The first scan runs on the loop: it takes a millisecond or two and usually finds nothing.
-    In a thread, its hundreds of short system calls each queued for the GIL behind the busy
-    loop and took several times as long (docs/performance.md).
+    The first look runs on the loop and usually finds nothing: the job's cgroup (a few status
+    reads) where it has one, else a ``/proc`` scan (a millisecond or two; in a thread, its
+    hundreds of short system calls each queued for the GIL behind the busy loop).
     """
-    if not processes_of(uid):
+    if not job_processes(uid, cgroup_tasks):
         return True
-    return await asyncio.to_thread(kill_user_processes, uid)
+    return await asyncio.to_thread(kill_user_processes, uid, cgroup_tasks=cgroup_tasks)
 
 
 async def _all_pipes_closed(job: SupervisedJob) -> None:
