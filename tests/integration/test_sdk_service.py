@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from pathlib import Path
 
@@ -115,3 +116,22 @@ def test_program_round_trip(service, tmp_path: Path):
     service.delete_program(program_id)
     with pytest.raises(RuntimeProgramNotFound):
         service.program(program_id, refresh=True)
+
+
+def test_jobs_in_turn_share_one_connection(service, monkeypatch):
+    """Each stream is read to its end after the final event, so its connection is reused:
+    closed half-read, it was dropped and every next request opened a new one."""
+    program_id = upload(service, "slow_publisher")
+    service.run(program_id, {"n": 1, "delay": 0}).result(timeout=90)  # a connection in the pool
+    connects: list[object] = []
+    opened = socket.create_connection
+
+    def counted(*args, **kwargs):
+        connects.append(args[0])
+        return opened(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", counted)
+    for n in (2, 3):
+        assert service.run(program_id, {"n": n, "delay": 0}).result(timeout=90) == {"published": n}
+        assert list(service.job_events(service.jobs(limit=1)[0].job_id()))[-1].status == "DONE"
+    assert connects == []

@@ -119,14 +119,17 @@ class JobEventStream:
                     read_timeout=self._options.read_timeout,
                 ) as source:
                     self._set_response(source.response)
-                    for sse in source.iter_sse():
+                    events = source.iter_sse()
+                    for sse in events:
                         message = self._parse(sse)
                         if message is None:
                             continue
                         progressed = True
-                        yield message
                         if isinstance(message, FinalMessage):
+                            _drain(events)  # first: the connection is in the pool again by then
+                            yield message
                             return
+                        yield message
                 problem = "the stream ended before its final event"
             except Exception as exc:
                 if self._stop.is_set():
@@ -195,6 +198,16 @@ class JobEventStream:
         except (ValueError, KeyError, TypeError, AttributeError):
             logger.warning("job %s: ignoring a malformed %r event", self.job_id, sse.event)
             return None
+
+
+def _drain(events: Iterator[ServerSentEvent]) -> None:
+    """Read the response to its end, so that its connection goes back to the pool: closed
+    half-read, it is dropped, and the next request (the next job's POST) pays a new TCP
+    connection on both sides. The server ends the response in the turn that sent the final
+    event; an intermediary that held it open would delay the final by the read timeout."""
+    with contextlib.suppress(Exception):  # the final event is in hand; a failure here is moot
+        for _ in events:
+            pass
 
 
 def _shut_down_socket(response: httpx.Response) -> bool:
