@@ -7,16 +7,19 @@ coupling map of a real device calibration snapshot from ``qiskit_ibm_runtime.fak
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-
-from qiskit.providers import BackendV2
+from typing import TYPE_CHECKING
 
 from qruntime.backends.info import BackendInfo
 from qruntime.backends.info_cache import InfoCache, default_info_cache
 from qruntime.backends.names import GPU_SIMULATOR, IDEAL_SIMULATOR
 from qruntime.domain.errors import UnknownBackendError
+
+if TYPE_CHECKING:  # the server imports this; Qiskit loads only where a backend is built
+    from qiskit.providers import BackendV2
 
 _FAKE_PROVIDER = "qiskit_ibm_runtime.fake_provider"
 
@@ -82,15 +85,20 @@ def _describe(backend: BackendV2, name: str, description: str, noisy: bool) -> B
     )
 
 
-def _ideal_entry(name: str, device: str) -> BackendEntry:
+def _ideal_entry(name: str, device: str, cache: InfoCache) -> BackendEntry:
     def build() -> BackendV2:
         from qiskit_aer import AerSimulator
 
         return AerSimulator(device=device)
 
     def describe() -> BackendInfo:
+        cached = cache.get(name)  # describing builds Aer: imports a server otherwise never needs
+        if cached is not None:
+            return cached
         info = _describe(build(), name, f"Ideal (noiseless) Aer simulator on {device}.", False)
-        return BackendInfo(**{**info.to_json(), "device": device})
+        info = BackendInfo(**{**info.to_json(), "device": device})
+        cache.put(info)
+        return info
 
     return BackendEntry(name, describe, build)
 
@@ -142,8 +150,19 @@ def _snapshot_classes() -> list[tuple[str, str]]:
     return [(class_name, name) for name, class_name in found.items()]
 
 
-def gpu_available() -> bool:
-    """Whether Aer lists a GPU device here (asking starts Aer's threads)."""
+#: Device nodes of the GPUs Aer can use (CUDA; ROCm builds use ``/dev/kfd``).
+_GPU_DEVICE_NODES = ("nvidia", "kfd")
+
+
+def gpu_available(dev: str = "/dev") -> bool:
+    """Whether Aer lists a GPU device here (asking starts Aer's threads). Without a GPU's
+    device node Aer cannot see one, so a server on such a host does not load Aer to ask."""
+    try:
+        nodes = os.listdir(dev)
+    except OSError:
+        nodes = []
+    if not any(node.startswith(_GPU_DEVICE_NODES) for node in nodes):
+        return False
     from qiskit_aer import AerSimulator
 
     return "GPU" in AerSimulator().available_devices()
@@ -160,11 +179,12 @@ def build_default_registry(
     ``gpu`` says whether to list the GPU simulator; None asks Aer, which starts threads (a
     zygote that must fork safely passes the answer it was given instead).
     """
-    entries = [_ideal_entry(IDEAL_SIMULATOR, "CPU")]
+    cache = info_cache or default_info_cache()
+    entries = [_ideal_entry(IDEAL_SIMULATOR, "CPU", cache)]
     if gpu_available() if gpu is None else gpu:
-        entries.append(_ideal_entry(GPU_SIMULATOR, "GPU"))
+        entries.append(_ideal_entry(GPU_SIMULATOR, "GPU", cache))
     if include_fake_devices:
-        entries.extend(_fake_device_entries(info_cache or default_info_cache()))
+        entries.extend(_fake_device_entries(cache))
     return BackendRegistry(entries)
 
 

@@ -6,9 +6,9 @@ Inputs arrive decoded: numpy scalars and arrays, tuples and circuits must pass f
 from __future__ import annotations
 
 import functools
+import sys
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
@@ -109,24 +109,33 @@ def _numpy_aware(cls: type[Validator]) -> type[Validator]:
     base = cls.TYPE_CHECKER
 
     def is_integer(checker: Any, instance: Any) -> bool:
-        return base.is_type(instance, "integer") or isinstance(instance, np.integer)
+        return base.is_type(instance, "integer") or isinstance(instance, _numpy("integer"))
 
     def is_number(checker: Any, instance: Any) -> bool:
         # jsonschema counts complex as a number (numbers.Number); JSON has no complex numbers.
-        if isinstance(instance, complex | np.complexfloating):
+        if isinstance(instance, (complex, *_numpy("complexfloating"))):
             return False
-        return base.is_type(instance, "number") or isinstance(instance, np.integer | np.floating)
+        return base.is_type(instance, "number") or isinstance(
+            instance, _numpy("integer", "floating")
+        )
 
     def is_array(checker: Any, instance: Any) -> bool:
-        return base.is_type(instance, "array") or isinstance(instance, tuple | np.ndarray)
+        return base.is_type(instance, "array") or isinstance(instance, (tuple, *_numpy("ndarray")))
 
     def is_boolean(checker: Any, instance: Any) -> bool:
-        return base.is_type(instance, "boolean") or isinstance(instance, np.bool_)
+        return base.is_type(instance, "boolean") or isinstance(instance, _numpy("bool_"))
 
     checker = base.redefine_many(
         {"integer": is_integer, "number": is_number, "array": is_array, "boolean": is_boolean}
     )
     return extend(cls, type_checker=checker)
+
+
+def _numpy(*names: str) -> tuple[type, ...]:
+    """Numpy's types by name, or none while numpy is not imported: then no value is one of them
+    (the server validates inputs without loading numpy; a decoder that makes them loads it)."""
+    numpy = sys.modules.get("numpy")
+    return tuple(getattr(numpy, name) for name in names) if numpy is not None else ()
 
 
 def _comparable(value: Any) -> Any:
@@ -135,9 +144,9 @@ def _comparable(value: Any) -> Any:
     Numpy arrays compare elementwise, which breaks jsonschema's equality checks; the type checker
     alone would accept them but not compare them. Other objects (circuits...) are left as they are.
     """
-    if isinstance(value, np.ndarray):
+    if isinstance(value, _numpy("ndarray")):
         return _comparable(value.tolist()) if value.dtype == object else value.tolist()
-    if isinstance(value, np.generic):
+    if isinstance(value, _numpy("generic")):
         return value.item()
     if isinstance(value, dict):
         return {k: _comparable(v) for k, v in value.items()}

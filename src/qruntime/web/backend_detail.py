@@ -11,12 +11,12 @@ import statistics
 import threading
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
-
-from qiskit.providers import BackendV2
+from typing import TYPE_CHECKING, Any
 
 from qruntime.backends import BackendInfo, BackendRegistry
-from qruntime.web.coupling_layout import layout
+
+if TYPE_CHECKING:  # Qiskit loads only when a page shows a backend's detail
+    from qiskit.providers import BackendV2
 
 _FAKE_PROVIDER = "qiskit_ibm_runtime.fake_provider"
 _ONE_QUBIT_GATES = ("sx", "x", "id")
@@ -48,9 +48,11 @@ class BackendDetail:
 
     def plot_data(self) -> dict[str, Any]:
         """What ``backend.js`` draws: qubit positions, couplings, and the numbers to hover."""
+        from qruntime.web import coupling_layout  # numpy and rustworkx, only for this page
+
         edges = self.edges or []
         return {
-            "positions": layout(self.info.num_qubits, tuple(edges)),
+            "positions": coupling_layout.layout(self.info.num_qubits, tuple(edges)),
             "edges": edges,
             "qubits": self.qubits,
             "couplings": self.couplings,

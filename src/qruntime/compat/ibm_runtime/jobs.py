@@ -21,7 +21,7 @@ from qruntime.api.errors import error_responses
 from qruntime.api.json_body import CheckedJsonRoute
 from qruntime.api.schemas import SQL_INT_MAX
 from qruntime.compat.common.envelopes import from_native
-from qruntime.compat.ibm_runtime import names, primitives
+from qruntime.compat.ibm_runtime import names
 from qruntime.compat.ibm_runtime.deps import TAGS, CallerV1
 from qruntime.compat.ibm_runtime.wire import STATUS, job_json, metrics_json
 from qruntime.domain.errors import (
@@ -31,9 +31,13 @@ from qruntime.domain.errors import (
     ValidationFailed,
 )
 from qruntime.domain.job import JobReason, JobStatus
+from qruntime.lazy_module import lazy_module
 from qruntime.serialization import UnsupportedTypeError, encode
-from qruntime.serialization import ibm_runtime as dialect
 from qruntime.service.container import Services
+
+# Qiskit's modules, imported when a request first needs them (qruntime/lazy_module.py).
+dialect = lazy_module("qruntime.serialization.ibm_runtime")
+primitives = lazy_module("qruntime.compat.ibm_runtime.primitives")
 
 router = APIRouter(
     prefix="/jobs", tags=TAGS, strict_content_type=False, route_class=CheckedJsonRoute

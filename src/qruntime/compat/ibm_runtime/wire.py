@@ -15,8 +15,11 @@ from qruntime.compat.common.status import StatusWords
 from qruntime.compat.ibm_runtime.names import to_dialect
 from qruntime.domain.instances import instance_crn
 from qruntime.domain.job import JobReason, JobStatus
-from qruntime.serialization import ibm_runtime as dialect
+from qruntime.lazy_module import lazy_module
 from qruntime.storage import StoredJob
+
+# Qiskit's modules, imported when a request first needs them (qruntime/lazy_module.py).
+dialect = lazy_module("qruntime.serialization.ibm_runtime")
 
 #: The API's words (``API_TO_JOB_STATUS`` of the client).
 STATUS = StatusWords(

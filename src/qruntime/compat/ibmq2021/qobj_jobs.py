@@ -21,16 +21,20 @@ from qruntime.api.errors import error_responses
 from qruntime.api.json_body import CheckedJsonRoute
 from qruntime.compat.common import backend_documents
 from qruntime.compat.common.urls import base_url
-from qruntime.compat.ibmq2021 import circuit_runner, loopback
+from qruntime.compat.ibmq2021 import loopback
 from qruntime.compat.ibmq2021.deps import PROJECT_PATH, TAGS, ProjectCaller
-from qruntime.compat.ibmq2021.qobj import circuits_of
 from qruntime.compat.ibmq2021.wire import NAMES, QOBJ_KIND, qobj_job_json
 from qruntime.domain.errors import DuplicateError, InvalidStateError, Problem, ValidationFailed
 from qruntime.domain.job import JobStatus
+from qruntime.lazy_module import lazy_module
 from qruntime.serialization import decode, encode
 from qruntime.service.container import Services
 from qruntime.service.jobs import new_job_id
 from qruntime.service.principal import Principal
+
+# Qiskit's modules, imported when a request first needs them (qruntime/lazy_module.py).
+circuit_runner = lazy_module("qruntime.compat.ibmq2021.circuit_runner")
+qobj_reader = lazy_module("qruntime.compat.ibmq2021.qobj")
 
 router = APIRouter(
     prefix=PROJECT_PATH + "/Jobs",
@@ -120,7 +124,7 @@ def _submit_qobj(
         qobj = json.loads(raw)
     except ValueError as exc:
         raise ValidationFailed(Problem("qobj", f"is not JSON: {exc}")) from None
-    run = circuits_of(qobj, max_qubits=services.registry.info(native).num_qubits)
+    run = qobj_reader.circuits_of(qobj, max_qubits=services.registry.info(native).num_qubits)
     inputs: dict[str, Any] = {"circuits": run.circuits, "optimization_level": 0}
     inputs["layout_method"] = "trivial"  # a Qobj's circuits are already laid out
     if run.shots is not None:

@@ -19,7 +19,6 @@ from qruntime.api.errors import error_responses
 from qruntime.api.json_body import CheckedJsonRoute
 from qruntime.api.schemas import SQL_INT_MAX
 from qruntime.compat.common.envelopes import from_native, to_native
-from qruntime.compat.ibmq2021 import circuit_runner
 from qruntime.compat.ibmq2021.deps import GROUP, HUB, PROJECT, TAGS, Caller2021
 from qruntime.compat.ibmq2021.wire import NAMES, RUNTIME_STATUS, runtime_job_json
 from qruntime.domain.errors import (
@@ -31,10 +30,14 @@ from qruntime.domain.errors import (
     ValidationFailed,
 )
 from qruntime.domain.job import JobReason, JobStatus
+from qruntime.lazy_module import lazy_module
 from qruntime.serialization import decode
-from qruntime.serialization import ibmq2021 as dialect
 from qruntime.service.container import Services
 from qruntime.storage import StoredJob
+
+# Qiskit's modules, imported when a request first needs them (qruntime/lazy_module.py).
+dialect = lazy_module("qruntime.serialization.ibmq2021")
+circuit_runner = lazy_module("qruntime.compat.ibmq2021.circuit_runner")
 
 router = APIRouter(
     prefix="/runtime/jobs", tags=TAGS, strict_content_type=False, route_class=CheckedJsonRoute

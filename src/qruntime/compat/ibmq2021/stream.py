@@ -29,13 +29,16 @@ from qruntime.compat.ibmq2021.deps import ACCESS_TOKEN_HEADER, TAGS
 from qruntime.compat.ibmq2021.wire import QOBJ_STATUS
 from qruntime.domain.errors import NotAuthenticatedError, NotFoundError, NotTranslatableError
 from qruntime.domain.job import JobStatus
-from qruntime.serialization import ibmq2021 as dialect
+from qruntime.lazy_module import lazy_module
 from qruntime.service.container import Services
 from qruntime.service.job_stream import StreamFinal, StreamItem, StreamStatus, follow_job
 from qruntime.service.principal import Principal
 from qruntime.service.stream_resume import StreamResume
 from qruntime.service.stream_slots import TooManyStreamsError
 from qruntime.storage import StoredInterim, StoredJob
+
+# Qiskit's modules, imported when a request first needs them (qruntime/lazy_module.py).
+dialect = lazy_module("qruntime.serialization.ibmq2021")
 
 router = APIRouter(tags=TAGS, strict_content_type=False)
 

@@ -17,8 +17,11 @@ from qruntime.compat.common.envelopes import from_native_or_note
 from qruntime.compat.common.status import StatusWords
 from qruntime.compat.ibmq2021.deps import GROUP, HUB, PROJECT
 from qruntime.domain.job import JobReason, JobStatus
-from qruntime.serialization import ibmq2021 as dialect
+from qruntime.lazy_module import lazy_module
 from qruntime.storage import StoredJob, StoredProgram
+
+# Qiskit's modules, imported when a request first needs them (qruntime/lazy_module.py).
+dialect = lazy_module("qruntime.serialization.ibmq2021")
 
 #: ``ibmq_qasm_simulator`` is Aer's ideal simulator, ``ibmq_<device>`` its ``fake_<device>``.
 NAMES = BackendNames(
