@@ -88,7 +88,18 @@ class Steps:
 
 def instrument(fd: int, fine: bool, profile: bool) -> Steps:
     steps = Steps(fd)
-    if fine:  # inside enter_job_root, each part apart
+    user, system = _cpu()  # a forked child starts at 0: this is CPython's after-fork work
+    steps.spent["after fork (CPython, hooks)"] = [user, system, 1]
+    if "--outline" in sys.argv:  # the big parts only
+        steps.wrap(worker, "enter_sandbox")
+        steps.wrap(worker, "run_job")
+        steps.wrap(worker, "read_request", "read_request (waits)")
+        steps.wrap(worker, "die_with_supervisor")
+        steps.wrap(os, "setsid")
+        steps.wrap(os.environ, "clear", "environ.clear")
+        steps.wrap(os.environ, "update", "environ.update")
+        steps.wrap(linux, "set_process_name")
+    elif fine:  # inside enter_job_root, each part apart
         for name in ("_links", "_minimal_dev", "_scratch", "_uncover", "_read_only_but"):
             steps.wrap(job_root, name)
         steps.wrap(job_root, "_bind", "job_root binds")
@@ -98,13 +109,14 @@ def instrument(fd: int, fine: bool, profile: bool) -> Steps:
         steps.wrap(job_root, "enter_job_root")
         steps.wrap(sandbox, "_hide")
         steps.wrap(linux, "unshare")
-    steps.wrap(linux, "mount", "other mounts")
-    steps.wrap(sandbox, "_limit_resources")
-    steps.wrap(worker, "die_with_supervisor")
-    steps.wrap(worker, "read_request", "read_request (waits)")
-    steps.wrap(worker, "get_backend")
-    steps.wrap(worker, "load_program")
-    steps.wrap(worker.UserMessenger, "finish", "messenger.finish")
+    if "--outline" not in sys.argv:
+        steps.wrap(linux, "mount", "other mounts")
+        steps.wrap(sandbox, "_limit_resources")
+        steps.wrap(worker, "die_with_supervisor")
+        steps.wrap(worker, "read_request", "read_request (waits)")
+        steps.wrap(worker, "get_backend")
+        steps.wrap(worker, "load_program")
+        steps.wrap(worker.UserMessenger, "finish", "messenger.finish")
     original_close = sandbox._close_other_fds
     sandbox._close_other_fds = lambda keep: original_close((*keep, fd))  # keep ours open
     steps.wrap(sandbox, "_close_other_fds")
@@ -152,6 +164,9 @@ def one_job(placement: WorkerPlacement, fine: bool, profile: bool, gap: float) -
     order = {"workdir": str(workdir), "env": placement.environment(str(workdir)), "sandbox": None}
     order["sandbox"] = placement.plan(IDLE_MAX_EXECUTION_TIME, workdir, uid).to_json()
     me = os.getpid()
+    prepare = getattr(job_root, "prepare", None)  # what the zygote does before it forks
+    if prepare is not None:
+        prepare(tuple(order["sandbox"]["exposed_paths"]))
     before_self = resource.getrusage(resource.RUSAGE_SELF)
     before_kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     pid = os.fork()
@@ -244,7 +259,8 @@ def main(argv: list[str]) -> None:
     ms = 1000 / count
     print(f"{count} workers, ms of CPU each (user / system); load {os.getloadavg()[0]:.1f}")
     for name, (user, system) in sorted(sums.items(), key=lambda kv: -sum(kv[1])):
-        print(f"  {name:28s} {user * ms:6.2f} / {system * ms:6.2f}   calls {calls[name] / count:.0f}")
+        share = f"{user * ms:6.2f} / {system * ms:6.2f}"
+        print(f"  {name:28s} {share}   calls {calls[name] / count:.0f}")
     accounted = [sum(v[i] for v in sums.values()) for i in (0, 1)]
     until = totals["child until exit"]
     print(f"  {'(steps above, together)':28s} {accounted[0] * ms:6.2f} / {accounted[1] * ms:6.2f}")

@@ -12,6 +12,7 @@ outlives it, so nothing of its uid is left for the uid's next job.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -62,22 +63,37 @@ def enter_job_root(
     _read_only_but(("/proc", "/tmp", "/var/tmp", "/dev/shm", workdir))
 
 
-def visible_paths(exposed: tuple[str, ...]) -> list[str]:
+@functools.lru_cache(maxsize=4)
+def visible_paths(exposed: tuple[str, ...]) -> tuple[str, ...]:
     """The host directories a job's root brings in, outermost first, none inside another;
-    top-level symlinks such as ``/bin -> usr/bin`` are made again in the root instead."""
+    top-level symlinks such as ``/bin -> usr/bin`` are made again in the root instead.
+
+    Cached: the zygote computes it once (:func:`prepare`) and every worker it forks shares it.
+    """
     wanted = set()
     for path in (*SYSTEM_DIRS, *exposed):
         path = os.path.normpath(path)
         if os.path.isdir(path) and not (path in SYSTEM_DIRS and os.path.islink(path)):
             wanted |= {path, os.path.realpath(path)}
     ordered = sorted(wanted, key=len)
-    return [p for i, p in enumerate(ordered) if not any(_under(p, q) for q in ordered[:i])]
+    return tuple(p for i, p in enumerate(ordered) if not any(_under(p, q) for q in ordered[:i]))
+
+
+@functools.lru_cache(maxsize=1)
+def _system_links() -> tuple[tuple[str, str], ...]:
+    """(link, target) of the system directories that are symlinks (``/bin -> usr/bin``)."""
+    return tuple((p, os.readlink(p)) for p in SYSTEM_DIRS if os.path.islink(p))
+
+
+def prepare(exposed: tuple[str, ...]) -> None:
+    """In the zygote, before it forks: work out what every job's root is built from, once."""
+    visible_paths(exposed)
+    _system_links()
 
 
 def _links(root: str) -> None:
-    for path in SYSTEM_DIRS:
-        if os.path.islink(path):
-            os.symlink(os.readlink(path), _inside(root, path))
+    for path, target in _system_links():
+        os.symlink(target, _inside(root, path))
 
 
 def _inside(root: str, path: str) -> str:
@@ -143,7 +159,7 @@ def _scratch(root: str, workdir: str, uid: int | None, size: int) -> None:
     Path(staging).rmdir()
 
 
-def _uncover(root: str, visible: list[str]) -> None:
+def _uncover(root: str, visible: tuple[str, ...]) -> None:
     """Bring back, read-only, what the scratch tmpfs covered: a Python or venv that lives in
     ``/tmp`` (a fresh clone there) must stay readable, and its binds are not the job's to
     write (:func:`_read_only_but` leaves everything under the scratch places writable)."""
@@ -175,7 +191,9 @@ def _mounts() -> list[tuple[str, list[str]]]:
     with open("/proc/self/mountinfo") as info:
         for line in info:
             fields = line.split()
-            point = fields[4].encode().decode("unicode_escape")  # spaces come as \040
+            point = fields[4]
+            if "\\" in point:  # spaces come as \040
+                point = point.encode().decode("unicode_escape")
             found.append((point, fields[5].split(",")))
     return found
 

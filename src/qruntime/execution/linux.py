@@ -27,6 +27,9 @@ PR_SET_NO_NEW_PRIVS = 38
 
 IS_LINUX = sys.platform.startswith("linux")
 _libc = ctypes.CDLL(None, use_errno=True) if IS_LINUX else None
+if _libc is not None:  # looked up once at import (in the zygote), not in every forked worker
+    for _name in ("unshare", "mount", "umount2", "prctl"):
+        getattr(_libc, _name)
 
 
 def _check(result: int, what: str) -> None:

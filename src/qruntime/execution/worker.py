@@ -9,7 +9,6 @@ A worker forked by the warm pool's zygote enters through :func:`serve_forked` in
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import json
 import os
@@ -146,9 +145,9 @@ def die_with_supervisor(supervisor_pid: int) -> None:
 
     PR_SET_PDEATHSIG fires when the spawning *thread* ends: spawn from a long-lived loop thread.
     """
-    if sys.platform.startswith("linux"):
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if linux.IS_LINUX:
+        with contextlib.suppress(OSError):  # as before: a refusal is not checked here
+            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != supervisor_pid:  # it died before the line above took effect
         os._exit(EXIT_SUPERVISOR_GONE)
 
@@ -166,8 +165,10 @@ def serve_forked(order: dict, fds: list[int], zygote_pid: int) -> int:
         os.dup2(source, target)
         os.close(source)
     die_with_supervisor(zygote_pid)
-    os.environ.clear()
-    os.environ.update(order["env"])
+    env = order["env"]
+    for name in [name for name in os.environ if name not in env]:  # only the allow-listed stay
+        del os.environ[name]
+    os.environ.update(env)
     tempfile.tempdir = None  # TMPDIR changed: the zygote's cached answer no longer holds
     os.chdir(order["workdir"])
     sandbox_error = None

@@ -19,6 +19,7 @@ import sys
 import time
 import traceback
 
+from qruntime.execution import job_root
 from qruntime.execution.zygote_link import FDS_PER_WORKER, receive_message, send_message
 
 
@@ -66,6 +67,9 @@ def _fork(sock: socket.socket, order: dict, fds: list[int], closing: tuple[int, 
             os.close(fd)
         send_message(sock, {"op": "fork_failed", "id": order.get("id"), "error": "missing pipes"})
         return
+    plan = order.get("sandbox")
+    if plan is not None and plan.get("isolate_filesystem"):
+        job_root.prepare(tuple(plan["exposed_paths"]))  # once here, not in every worker
     sys.stdout.flush()
     sys.stderr.flush()
     zygote_pid = os.getpid()
