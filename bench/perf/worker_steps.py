@@ -21,7 +21,6 @@ import marshal
 import os
 import resource
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -40,6 +39,12 @@ from qruntime.execution.worker_pipes import WorkerPipes
 from qruntime.execution.worker_supply import IDLE_MAX_EXECUTION_TIME
 
 TICK = os.sysconf("SC_CLK_TCK")
+try:  # the zygote's job-root template, where this code has one
+    from qruntime.execution.root_template import RootTemplates
+
+    TEMPLATES: RootTemplates | None = RootTemplates()
+except ImportError:
+    TEMPLATES = None
 
 
 def _cpu() -> tuple[float, float]:
@@ -167,12 +172,15 @@ def one_job(placement: WorkerPlacement, fine: bool, profile: bool, gap: float) -
     prepare = getattr(job_root, "prepare", None)  # what the zygote does before it forks
     if prepare is not None:
         prepare(tuple(order["sandbox"]["exposed_paths"]))
+    template = TEMPLATES.for_plan(order["sandbox"]) if TEMPLATES is not None else None
     before_self = resource.getrusage(resource.RUSAGE_SELF)
     before_kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     pid = os.fork()
     if pid == 0:
         os.close(report_r)
         instrument(report_w, fine, profile)
+        if template is not None:
+            zygote._become_worker(order, list(pipes.child_ends), (), me, template)
         zygote._become_worker(order, list(pipes.child_ends), (), me)
     parent_fork = resource.getrusage(resource.RUSAGE_SELF)
     os.close(report_w)
@@ -222,7 +230,7 @@ def main(argv: list[str]) -> None:
     if "--no-huge-pages" not in argv:
         collapse_heap()
     home = Path.home()
-    config = SandboxConfig(hidden_paths=(home, Path(tempfile.gettempdir())))
+    config = SandboxConfig(hidden_paths=(home,))
     placement = WorkerPlacement(config, sys.executable, None)
     if "--no-netns" in argv:  # what a network namespace per worker costs, by difference
         placement.report = dataclasses.replace(placement.report, can_isolate_network=False)

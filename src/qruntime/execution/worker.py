@@ -18,6 +18,7 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from qruntime.backends import get_backend
 from qruntime.domain.text import may_hold_surrogates, published_json_problem, repair_text
@@ -31,6 +32,9 @@ from qruntime.execution.protocol import write_frame
 from qruntime.execution.request import JobRequest
 from qruntime.execution.sandbox import SandboxError, SandboxPlan, enter_sandbox, lower_cpu_limit
 from qruntime.serialization import RuntimeDecoder, RuntimeEncoder
+
+if TYPE_CHECKING:
+    from qruntime.execution.root_template import RootTemplate
 
 #: Process names (``/proc/<pid>/comm``) of a forked worker waiting for a job and running one.
 IDLE_WORKER_NAME = "qruntime-idle"
@@ -152,11 +156,14 @@ def die_with_supervisor(supervisor_pid: int) -> None:
         os._exit(EXIT_SUPERVISOR_GONE)
 
 
-def serve_forked(order: dict, fds: list[int], zygote_pid: int) -> int:
+def serve_forked(
+    order: dict, fds: list[int], zygote_pid: int, template: RootTemplate | None = None
+) -> int:
     """In a worker the zygote just forked: sandbox this process now, then wait for its job.
 
     ``order`` carries the worker's directory, environment and sandbox plan; ``fds`` its job,
-    event, stdout and stderr pipes. The job's request then only has to be read from a pipe.
+    event, stdout and stderr pipes; ``template`` the zygote's read-only part of job roots.
+    The job's request then only has to be read from a pipe.
     """
     job_fd, event_fd, out_fd, err_fd = fds
     linux.set_process_name(IDLE_WORKER_NAME)
@@ -175,7 +182,7 @@ def serve_forked(order: dict, fds: list[int], zygote_pid: int) -> int:
     if order.get("sandbox") is not None:
         plan = SandboxPlan.from_json(order["sandbox"])
         try:
-            enter_sandbox(plan, zygote_pid, keep_fds=(job_fd, event_fd))
+            enter_sandbox(plan, zygote_pid, keep_fds=(job_fd, event_fd), template=template)
         except SandboxError as exc:
             sandbox_error = str(exc)  # told to the job that comes, as a spawned worker would
 
