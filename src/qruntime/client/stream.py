@@ -126,7 +126,7 @@ class JobEventStream:
                             continue
                         progressed = True
                         if isinstance(message, FinalMessage):
-                            _drain(events)  # first: the connection is in the pool again by then
+                            _drain(events, source.response)  # the connection back in the pool
                             yield message
                             return
                         yield message
@@ -200,14 +200,25 @@ class JobEventStream:
             return None
 
 
-def _drain(events: Iterator[ServerSentEvent]) -> None:
+#: How long the end of a stream may take after its final event before the connection is dropped.
+DRAIN_SECONDS = 1.0
+
+
+def _drain(events: Iterator[ServerSentEvent], response: httpx.Response) -> None:
     """Read the response to its end, so that its connection goes back to the pool: closed
     half-read, it is dropped, and the next request (the next job's POST) pays a new TCP
     connection on both sides. The server ends the response in the turn that sent the final
-    event; an intermediary that held it open would delay the final by the read timeout."""
-    with contextlib.suppress(Exception):  # the final event is in hand; a failure here is moot
-        for _ in events:
-            pass
+    event; one that an intermediary holds open is cut after ``DRAIN_SECONDS``, not the read
+    timeout, and its connection dropped."""
+    watchdog = threading.Timer(DRAIN_SECONDS, _shut_down_socket, (response,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        with contextlib.suppress(Exception):  # the final event is in hand; a failure here is moot
+            for _ in events:
+                pass
+    finally:
+        watchdog.cancel()
 
 
 def _shut_down_socket(response: httpx.Response) -> bool:
