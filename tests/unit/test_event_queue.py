@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from itertools import pairwise
 
 import pytest
 
@@ -132,3 +133,44 @@ async def test_after_finish_the_consumer_gets_what_is_queued_then_the_error() ->
     await asyncio.sleep(0)
     clean.finish()
     assert await waiting == []
+
+
+def test_while_a_fast_stream_lasts_the_interval_doubles_up_to_its_bound() -> None:
+    """300 results 2 ms apart, then 5 at 30 ms: intervals of 20, 40, 80, then 100 ms, and none
+    once the stream slowed (each of those goes alone, as it arrives)."""
+    shape = BatchShape(max_batch=512, min_interval=0.02, fast_gap=0.005, max_interval=0.1)
+    events = [(0.0, _interim(1))] + [(0.002, _interim(n)) for n in range(2, 301)]
+    events += [(0.03, _interim(n)) for n in range(301, 306)]
+
+    async def run() -> list[tuple[float, list[JobEvent]]]:
+        queue = EventQueue(1024, shape)
+        producer = asyncio.create_task(_produce(queue, events))
+        seen = await _consume(queue, len(events))
+        await producer
+        return seen
+
+    seen = run_virtual(run())
+    assert [event for _, batch in seen for event in batch] == [event for _, event in events]
+    when = [0.0, 0.02, 0.06, 0.14, 0.24, 0.34, 0.44, 0.54, 0.64, 0.658, 0.688, 0.718, 0.748]
+    assert [t for t, _ in seen] == pytest.approx(when, abs=1e-9)
+    # The last fast batch takes the first slow result (it came 12 ms before the interval's end).
+    assert [len(batch) for _, batch in seen] == [1, 9, 20, 40, 50, 50, 50, 50, 31, 1, 1, 1, 1]
+
+
+def test_without_a_bound_the_interval_stays_the_minimum() -> None:
+    """``max_interval`` None (the default): batches 20 ms apart however long the stream lasts."""
+    shape = BatchShape(max_batch=512, min_interval=0.02, fast_gap=0.005)
+    events = [(0.0, _interim(1))] + [(0.002, _interim(n)) for n in range(2, 101)]
+
+    async def run() -> list[tuple[float, list[JobEvent]]]:
+        queue = EventQueue(1024, shape)
+        producer = asyncio.create_task(_produce(queue, events))
+        seen = await _consume(queue, len(events))
+        await producer
+        return seen
+
+    seen = run_virtual(run())
+    times = [t for t, _ in seen]
+    assert [b - a for a, b in pairwise(times[1:])] == pytest.approx(
+        [0.02] * (len(times) - 2), abs=1e-9
+    )

@@ -29,6 +29,9 @@ class BatchShape:
     fast_gap: float = 0.008
     #: Weight of the newest gap in the running average of gaps between results.
     gap_weight: float = 0.25
+    #: While a fast stream lasts, the interval doubles with each batch up to this (None: it
+    #: stays ``min_interval``): fewer, larger batches cost less per result.
+    max_interval: float | None = None
 
 
 #: Every event on its own: what :meth:`EventQueue.take_batch` gives an event-by-event reader.
@@ -50,6 +53,7 @@ class EventQueue:
         self._average_gap: float | None = None
         self._last_arrival: float | None = None
         self._last_batch = -shape.min_interval
+        self._interval = shape.min_interval
         self._finished = False
         self._error: BaseException | None = None
 
@@ -96,7 +100,7 @@ class EventQueue:
             return [first]
         shape = self._shape
         fast = self._average_gap is not None and self._average_gap < shape.fast_gap
-        deadline = self._last_batch + shape.min_interval if fast else 0.0
+        deadline = self._last_batch + self._interval if fast else 0.0
         batch = [first]
         while len(batch) < shape.max_batch:
             while self._items and len(batch) < shape.max_batch:
@@ -107,7 +111,16 @@ class EventQueue:
                 break
             await self._wait(deadline, shape.max_batch - len(batch))
         self._last_batch = self._loop.time()
+        self._pace(fast)
         return batch
+
+    def _pace(self, fast: bool) -> None:
+        """The next fast batch's interval: twice this one's while the stream stays fast."""
+        shape = self._shape
+        if fast and shape.max_interval is not None:
+            self._interval = min(shape.max_interval, max(shape.min_interval, 2 * self._interval))
+        else:
+            self._interval = shape.min_interval
 
     def _arrived(self) -> None:
         now = self._loop.time()

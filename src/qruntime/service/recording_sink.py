@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from qruntime.domain.events import JobEvent, TerminalEvent
-from qruntime.service.event_batches import batched
+from qruntime.service.event_batches import MAX_INTERVAL, batched
 from qruntime.service.job_recorder import JobRecorder
 from qruntime.storage import Database
 
@@ -21,7 +21,7 @@ class RecordingSink:
     async def consume(self, job_id: str, events: AsyncIterator[JobEvent]) -> TerminalEvent | None:
         outcome: TerminalEvent | None = None
         try:
-            async for batch in batched(events):
+            async for batch in batched(events, max_interval=MAX_INTERVAL):
                 first = batch[0]
                 if first.terminal:
                     stored = await self._recorder.record_outcome(job_id, first)  # type: ignore[arg-type]

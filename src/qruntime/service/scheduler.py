@@ -24,7 +24,7 @@ from qruntime.domain.resources import JobResources
 from qruntime.execution import Executor, JobRequest
 from qruntime.execution.executor import ExecutorUnavailable
 from qruntime.service.claims import claim_jobs, claim_plain, start_held
-from qruntime.service.event_batches import BATCH_SHAPE, batched
+from qruntime.service.event_batches import BATCH_SHAPE, MAX_INTERVAL, batched
 from qruntime.service.fair_share import FairShare
 from qruntime.service.job_recorder import JobRecorder
 from qruntime.service.remote_cancel import request_cancel, stored_job, wait_until_ended
@@ -264,7 +264,7 @@ class Scheduler:
                     raise asyncio.CancelledError
                 batches = self._executor.run_batches(self._request(job), BATCH_SHAPE)
             else:
-                batches = batched(events)
+                batches = batched(events, max_interval=MAX_INTERVAL)
             async for batch in batches:
                 if batch[0].terminal:
                     running.ended = True
