@@ -174,3 +174,69 @@ def test_without_a_bound_the_interval_stays_the_minimum() -> None:
     assert [b - a for a, b in pairwise(times[1:])] == pytest.approx(
         [0.02] * (len(times) - 2), abs=1e-9
     )
+
+
+def test_a_producer_may_hold_back_while_a_fast_batch_fills_and_read_all_in_time() -> None:
+    """A pump that sleeps whenever ``hold_until`` lets it (as the event pipe's does, the results
+    waiting in the pipe meanwhile) wakes about once per batch, and every result it read at
+    the end of a hold goes in the batch that was filling: the same batches as reading each."""
+    shape = BatchShape(max_batch=512, min_interval=0.02, fast_gap=0.005, max_interval=0.1)
+    arrivals = [0.002 * n for n in range(200)]  # when each result is in the pipe
+
+    async def run(hold: bool) -> tuple[list[list[JobEvent]], int]:
+        loop = asyncio.get_running_loop()
+        queue = EventQueue(1024, shape)
+        wakeups = 0
+
+        async def pump() -> None:
+            nonlocal wakeups
+            sent = 0
+            while sent < len(arrivals):
+                wakeups += 1
+                now = loop.time()
+                if arrivals[sent] > now:  # nothing in the pipe: sleep until the next result
+                    await asyncio.sleep(arrivals[sent] - now)
+                    continue
+                while sent < len(arrivals) and arrivals[sent] <= loop.time():
+                    await queue.put(_interim(sent + 1))
+                    sent += 1
+                until = queue.hold_until(10, 16 * 1024) if hold else None
+                if until is not None:
+                    await asyncio.sleep(until - loop.time())
+            queue.finish()
+
+        producer = asyncio.create_task(pump())
+        batches = []
+        while batch := await queue.take_batch():
+            batches.append(batch)
+        await producer
+        return batches, wakeups
+
+    held, held_wakeups = run_virtual(run(True))
+    each, each_wakeups = run_virtual(run(False))
+    assert [e for batch in held for e in batch] == [_interim(n) for n in range(1, 201)]
+    assert [len(batch) for batch in held] == [len(batch) for batch in each]
+    # Each held batch: one wake-up for the results held, a few for those of its last 5 ms.
+    assert held_wakeups <= 8 * len(held)
+    assert held_wakeups < each_wakeups / 3
+
+
+def test_no_hold_for_results_that_might_not_fit_in_the_pipe_or_outside_a_fast_batch() -> None:
+    shape = BatchShape(max_batch=512, min_interval=0.02, fast_gap=0.005, max_interval=0.1)
+
+    async def run() -> tuple[float | None, float | None, float | None]:
+        queue = EventQueue(1024, shape)
+        idle = queue.hold_until(10, 16 * 1024)  # nobody is filling a batch
+        consumer = asyncio.create_task(_consume(queue, 4))
+        for n in range(1, 4):  # at 0, 2 and 4 ms: the second batch is due at 20 ms
+            await queue.put(_interim(n))
+            await asyncio.sleep(0.002)
+        small = queue.hold_until(10, 16 * 1024)
+        large = queue.hold_until(100_000, 16 * 1024)  # 6 of them would fill the pipe
+        await queue.put(_interim(4))
+        await consumer
+        return idle, small, large
+
+    idle, small, large = run_virtual(run())
+    assert idle is None and large is None
+    assert small == pytest.approx(0.015, abs=1e-9)  # 5 ms before the batch is due

@@ -34,6 +34,10 @@ class BatchShape:
     max_interval: float | None = None
 
 
+#: A held producer reads on this long before the batch is due (at most a quarter interval),
+#: so that what it finds is read in time for that batch.
+HOLD_MARGIN = 0.005
+
 #: Every event on its own: what :meth:`EventQueue.take_batch` gives an event-by-event reader.
 SINGLE_EVENTS = BatchShape(max_batch=1)
 
@@ -54,6 +58,8 @@ class EventQueue:
         self._last_arrival: float | None = None
         self._last_batch = -shape.min_interval
         self._interval = shape.min_interval
+        #: While the consumer fills a fast batch: when that batch is due.
+        self._due: float | None = None
         self._finished = False
         self._error: BaseException | None = None
 
@@ -109,10 +115,31 @@ class EventQueue:
                 batch.append(self._take())  # type: ignore[arg-type]
             if self._items or self._finished or self._loop.time() >= deadline:
                 break
-            await self._wait(deadline, shape.max_batch - len(batch))
+            self._due = deadline
+            try:
+                await self._wait(deadline, shape.max_batch - len(batch))
+            finally:
+                self._due = None
         self._last_batch = self._loop.time()
         self._pace(fast)
         return batch
+
+    def hold_until(self, event_bytes: int, room_bytes: int) -> float | None:
+        """While the consumer fills a fast batch, the loop time until which a producer may leave
+        what follows unread (a little before the batch is due), or None for "read on".
+
+        Results left in the worker's pipe meanwhile cost no wake-up each; they are read together
+        before the batch goes. None also when results of ``event_bytes`` arriving at the current
+        pace until then might not fit in ``room_bytes`` (the pipe's buffer).
+        """
+        due, gap = self._due, self._average_gap
+        if due is None or gap is None:
+            return None
+        until = due - min(HOLD_MARGIN, self._interval / 4)
+        left = until - self._loop.time()
+        if left <= 0 or (left / max(gap, 1e-4) + 1) * event_bytes > room_bytes:
+            return None
+        return until
 
     def _pace(self, fast: bool) -> None:
         """The next fast batch's interval: twice this one's while the stream stays fast."""

@@ -43,6 +43,9 @@ from qruntime.execution.worker_supply import Readers
 DEFAULT_START_TIMEOUT = 120.0
 #: How long to wait for pipes to close after the process group is gone.
 DRAIN_TIMEOUT = 5.0
+#: A fast batch's results are left in the event pipe only while they fit in a quarter of a
+#: pipe's default buffer (64 KiB), so that a worker publishing large results never blocks.
+HOLD_BYTES = 16 * 1024
 
 
 class LimitExceeded(ProtocolError):
@@ -196,7 +199,7 @@ class JobSupervisor:
                 task.cancel()
 
     async def _pump_events(self, job: SupervisedJob, queue: EventQueue) -> None:
-        reader = job.readers["events"][0]
+        reader, transport = job.readers["events"]
         loop = asyncio.get_running_loop()
         limits = self.config.limits
         max_frame = min(self.config.max_frame_bytes, limits.max_frame_bytes)
@@ -212,6 +215,8 @@ class JobSupervisor:
                 if event is not None:
                     await queue.put(event)
                     await throttle.wait()  # a flood of publishes slows down, it is not lost
+                    if (until := queue.hold_until(len(event.data), HOLD_BYTES)) is not None:
+                        await _hold(transport, until)
         except LimitExceeded as exc:
             job.request_stop(ErrorEvent(str(exc), JobReason.PROGRAM_FAILED))
         except Exception as exc:  # ProtocolError, or anything a hostile frame provokes
@@ -261,6 +266,18 @@ def _outcome(job: SupervisedJob) -> TerminalEvent:
     if job.reported is not None:
         return job.reported
     return ErrorEvent(describe_exit(job.process.returncode or 0), JobReason.PROCESS_CRASHED)
+
+
+async def _hold(transport: asyncio.BaseTransport, until: float) -> None:
+    """Leave the event pipe unread until ``until``: the worker's next results wait in the pipe
+    (it blocks only once the pipe is full) and are then read in one go, not one wake-up each."""
+    if not isinstance(transport, asyncio.ReadTransport) or not transport.is_reading():
+        return  # paused already: the reader's buffer is full
+    transport.pause_reading()
+    try:
+        await asyncio.sleep(until - asyncio.get_running_loop().time())
+    finally:
+        transport.resume_reading()
 
 
 async def _pump_lines(job: SupervisedJob, name: str, queue: EventQueue) -> None:
