@@ -240,3 +240,21 @@ def test_no_hold_for_results_that_might_not_fit_in_the_pipe_or_outside_a_fast_ba
     idle, small, large = run_virtual(run())
     assert idle is None and large is None
     assert small == pytest.approx(0.015, abs=1e-9)  # 5 ms before the batch is due
+
+
+def test_a_stream_fast_but_under_twice_the_fast_pace_keeps_the_minimum_interval() -> None:
+    """6 ms apart (166/s) is fast for an 8 ms ``fast_gap``, not twice as fast: 20 ms batches."""
+    shape = BatchShape(max_batch=512, min_interval=0.02, fast_gap=0.008, max_interval=0.1)
+    events = [(0.0, _interim(1))] + [(0.006, _interim(n)) for n in range(2, 101)]
+
+    async def run() -> list[tuple[float, list[JobEvent]]]:
+        queue = EventQueue(1024, shape)
+        producer = asyncio.create_task(_produce(queue, events))
+        seen = await _consume(queue, len(events))
+        await producer
+        return seen
+
+    seen = run_virtual(run())
+    assert [event for _, batch in seen for event in batch] == [event for _, event in events]
+    gaps = [b - a for a, b in pairwise([t for t, _ in seen][2:])]
+    assert gaps and max(gaps) <= 0.02 + 0.006 + 1e-9  # at most one result's gap late

@@ -29,8 +29,9 @@ class BatchShape:
     fast_gap: float = 0.008
     #: Weight of the newest gap in the running average of gaps between results.
     gap_weight: float = 0.25
-    #: While a fast stream lasts, the interval doubles with each batch up to this (None: it
-    #: stays ``min_interval``): fewer, larger batches cost less per result.
+    #: While results come at least twice as fast as ``fast_gap``, the interval doubles with
+    #: each batch up to this (None: it stays ``min_interval``): fewer, larger batches cost
+    #: less per result.
     max_interval: float | None = None
 
 
@@ -120,8 +121,9 @@ class EventQueue:
                 await self._wait(deadline, shape.max_batch - len(batch))
             finally:
                 self._due = None
-        self._last_batch = self._loop.time()
-        self._pace(fast)
+        now = self._loop.time()
+        self._pace(fast and len(batch) * shape.fast_gap >= 2 * (now - self._last_batch))
+        self._last_batch = now
         return batch
 
     def hold_until(self, event_bytes: int, room_bytes: int) -> float | None:
@@ -137,14 +139,15 @@ class EventQueue:
             return None
         until = due - min(HOLD_MARGIN, self._interval / 4)
         left = until - self._loop.time()
-        if left <= 0 or (left / max(gap, 1e-4) + 1) * event_bytes > room_bytes:
+        if left <= 0 or (left / max(gap, 1e-6) + 1) * event_bytes > room_bytes:
             return None
         return until
 
-    def _pace(self, fast: bool) -> None:
-        """The next fast batch's interval: twice this one's while the stream stays fast."""
+    def _pace(self, faster: bool) -> None:
+        """The next fast batch's interval: twice this one's while results come at twice the
+        fast pace or more (250/s for the service's shape), else the minimum."""
         shape = self._shape
-        if fast and shape.max_interval is not None:
+        if faster and shape.max_interval is not None:
             self._interval = min(shape.max_interval, max(shape.min_interval, 2 * self._interval))
         else:
             self._interval = shape.min_interval

@@ -46,6 +46,8 @@ DRAIN_TIMEOUT = 5.0
 #: A fast batch's results are left in the event pipe only while they fit in a quarter of a
 #: pipe's default buffer (64 KiB), so that a worker publishing large results never blocks.
 HOLD_BYTES = 16 * 1024
+#: An interim frame's bytes besides its data: header, type, sequence number.
+FRAME_BYTES = 48
 
 
 class LimitExceeded(ProtocolError):
@@ -215,7 +217,8 @@ class JobSupervisor:
                 if event is not None:
                     await queue.put(event)
                     await throttle.wait()  # a flood of publishes slows down, it is not lost
-                    if (until := queue.hold_until(len(event.data), HOLD_BYTES)) is not None:
+                    until = queue.hold_until(len(event.data) + FRAME_BYTES, HOLD_BYTES)
+                    if until is not None:
                         await _hold(transport, until)
         except LimitExceeded as exc:
             job.request_stop(ErrorEvent(str(exc), JobReason.PROGRAM_FAILED))
