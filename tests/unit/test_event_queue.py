@@ -258,3 +258,28 @@ def test_a_stream_fast_but_under_twice_the_fast_pace_keeps_the_minimum_interval(
     assert [event for _, batch in seen for event in batch] == [event for _, event in events]
     gaps = [b - a for a, b in pairwise([t for t, _ in seen][2:])]
     assert gaps and max(gaps) <= 0.02 + 0.006 + 1e-9  # at most one result's gap late
+
+
+def test_no_hold_after_a_flood_whose_producer_just_waited() -> None:
+    """A flood's last batch came far faster than one long gap (the producer waited for room)
+    suggests: holding now would fill the pipe and block the worker."""
+    shape = BatchShape(max_batch=200, min_interval=0.02, fast_gap=0.008, max_interval=0.1)
+
+    async def run() -> tuple[float | None, float | None]:
+        queue = EventQueue(1024, shape)
+        consumer = asyncio.create_task(_consume(queue, 403))
+        for n in range(1, 402):  # 20,000/s: batches of 200 in 10 ms
+            await queue.put(_interim(n))
+            await asyncio.sleep(0.00005)
+        await asyncio.sleep(0.002)  # one long gap
+        await queue.put(_interim(402))
+        await asyncio.sleep(0)
+        after_flood = queue.hold_until(65, 16 * 1024)
+        slow = queue.hold_until(65, 10**9)  # with room for anything, it would hold
+        await queue.put(_interim(403))
+        await consumer
+        return after_flood, slow
+
+    after_flood, slow = run_virtual(run())
+    assert after_flood is None
+    assert slow is not None

@@ -61,6 +61,8 @@ class EventQueue:
         self._interval = shape.min_interval
         #: While the consumer fills a fast batch: when that batch is due.
         self._due: float | None = None
+        #: Results per second in the last batch (since the one before it began).
+        self._rate = 0.0
         self._finished = False
         self._error: BaseException | None = None
 
@@ -122,7 +124,8 @@ class EventQueue:
             finally:
                 self._due = None
         now = self._loop.time()
-        self._pace(fast and len(batch) * shape.fast_gap >= 2 * (now - self._last_batch))
+        self._rate = len(batch) / max(now - self._last_batch, 1e-6)
+        self._pace(fast and self._rate * shape.fast_gap >= 2)
         self._last_batch = now
         return batch
 
@@ -132,14 +135,17 @@ class EventQueue:
 
         Results left in the worker's pipe meanwhile cost no wake-up each; they are read together
         before the batch goes. None also when results of ``event_bytes`` arriving at the current
-        pace until then might not fit in ``room_bytes`` (the pipe's buffer).
+        pace until then (the average gap's, or the last batch's if faster: a flood's gaps look
+        long after the producer waited for room) might not fit in ``room_bytes`` (the pipe's
+        buffer).
         """
         due, gap = self._due, self._average_gap
         if due is None or gap is None:
             return None
         until = due - min(HOLD_MARGIN, self._interval / 4)
         left = until - self._loop.time()
-        if left <= 0 or (left / max(gap, 1e-6) + 1) * event_bytes > room_bytes:
+        rate = max(1 / max(gap, 1e-6), self._rate)  # a flood's last batch: far above its gaps
+        if left <= 0 or (left * rate + 1) * event_bytes > room_bytes:
             return None
         return until
 
