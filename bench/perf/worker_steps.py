@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/perf/worker_steps.py 60          # as root: the server's sandbox
     .venv/bin/python bench/perf/worker_steps.py 60 --kthreads   # also kernel threads' CPU
+    .venv/bin/python bench/perf/worker_steps.py 60 --outline    # the big steps only
+    .venv/bin/python bench/perf/worker_steps.py 60 --totals     # no step timed (for A/B runs)
 
 It does what the zygote does (preload, ``gc.freeze``, huge pages), then forks workers as the
 warm pool does (the real :func:`zygote._become_worker`, the real sandbox plan of a
@@ -95,7 +97,9 @@ def instrument(fd: int, fine: bool, profile: bool) -> Steps:
     steps = Steps(fd)
     user, system = _cpu()  # a forked child starts at 0: this is CPython's after-fork work
     steps.spent["after fork (CPython, hooks)"] = [user, system, 1]
-    if "--outline" in sys.argv:  # the big parts only
+    if "--totals" in sys.argv:  # no step timed: the worker's CPU as it is, and its exit
+        pass
+    elif "--outline" in sys.argv:  # the big parts only
         steps.wrap(worker, "enter_sandbox")
         steps.wrap(worker, "run_job")
         steps.wrap(worker, "read_request", "read_request (waits)")
@@ -114,7 +118,7 @@ def instrument(fd: int, fine: bool, profile: bool) -> Steps:
         steps.wrap(job_root, "enter_job_root")
         steps.wrap(sandbox, "_hide")
         steps.wrap(linux, "unshare")
-    if "--outline" not in sys.argv:
+    if "--outline" not in sys.argv and "--totals" not in sys.argv:
         steps.wrap(linux, "mount", "other mounts")
         steps.wrap(sandbox, "_limit_resources")
         steps.wrap(worker, "die_with_supervisor")
