@@ -4,8 +4,7 @@
   without (``SandboxConfig(cgroups=False)``), everything else equal, jobs taking turns;
 - a job cgroup made, read and removed (v1 here: memory, pids, cpu), alone;
 - a worker's filesystem set-up: its own root (read-only binds, minimal /dev, one scratch tmpfs,
-  fresh /proc), built by the worker and copied from the zygote's template (root_template.py),
-  against the round-1 set-up (one tmpfs over each hidden path, fresh /proc). With
+  fresh /proc) against the round-1 set-up (one tmpfs over each hidden path, fresh /proc). With
   the warm pool a worker does it while it waits idle, so only a fresh-process start pays it.
 
 Run as root: ``.venv/bin/python bench/perf/protections.py [jobs]``.
@@ -27,8 +26,7 @@ from common import TRIVIAL_PROGRAM, percentile
 
 from qruntime.execution import JobRequest, LocalExecutor, LocalExecutorConfig, job_root, linux
 from qruntime.execution.job_cgroups import CgroupLimits, detect
-from qruntime.execution.root_template import RootTemplates
-from qruntime.execution.sandbox import SandboxConfig, SandboxPlan, exposed_paths
+from qruntime.execution.sandbox import SandboxConfig, exposed_paths
 from qruntime.execution.warm_pool import WarmPoolConfig
 
 GAP = 0.05
@@ -84,26 +82,12 @@ def _cgroup_cycle(count: int) -> list[float]:
     return took
 
 
-def _setup_in_child(
-    own_root: bool, exposed: tuple[str, ...], templates: RootTemplates | None = None
-) -> float:
+def _setup_in_child(own_root: bool, exposed: tuple[str, ...]) -> float:
     workdir = tempfile.mkdtemp(prefix="qruntime-bench-")
-    template = None
-    if templates is not None:  # the zygote's read-only part of job roots, built once
-        plan = SandboxPlan(workdir=workdir, isolate_filesystem=True, exposed_paths=exposed)
-        template = templates.for_plan(plan.to_json())
-        if template is None:
-            raise SystemExit("no job-root template here")
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
         start = time.perf_counter()
-        if template is not None:
-            linux.setns(template.fd, linux.CLONE_NEWNS)
-            linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWIPC)
-            job_root.enter_template_root(template.root, workdir, None, exposed, 64 * 1024**2)
-            os.write(write, f"{time.perf_counter() - start}".encode())
-            os._exit(0)
         linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWIPC)
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
         if own_root:
@@ -127,13 +111,8 @@ def main(count: int) -> None:
     with_cgroup, without = jobs[True], jobs[False]
     cycle = _cgroup_cycle(count)
     exposed = exposed_paths()
-    own, old, copied = [], [], []
-    templates = RootTemplates()
-    for _ in range(count):  # in turn, so that all three see the machine in the same state
-        own.append(_setup_in_child(True, exposed))
-        copied.append(_setup_in_child(True, exposed, templates))
-        old.append(_setup_in_child(False, exposed))
-    templates.close()
+    own = [_setup_in_child(True, exposed) for _ in range(count)]
+    old = [_setup_in_child(False, exposed) for _ in range(count)]
     ms = 1000
     p50 = lambda values: percentile(values, 50) * ms  # noqa: E731
     print(f"trivial job, warm pool, {count} jobs each (handed -> outcome, ms, p50):")
@@ -143,7 +122,6 @@ def main(count: int) -> None:
     print(f"job cgroup made + read + removed (ms, p50): {p50(cycle):.2f}")
     print("worker filesystem set-up (ms, p50), off the hot path with the warm pool:")
     print(f"  own root + scratch      {p50(own):7.2f}")
-    print(f"  the same from template  {p50(copied):7.2f}")
     print(f"  round-1 hiding          {p50(old):7.2f}")
     print(f"  ratio                   {p50(own) / p50(old):7.2f}")
 

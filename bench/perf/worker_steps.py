@@ -41,12 +41,6 @@ from qruntime.execution.worker_pipes import WorkerPipes
 from qruntime.execution.worker_supply import IDLE_MAX_EXECUTION_TIME
 
 TICK = os.sysconf("SC_CLK_TCK")
-try:  # the zygote's job-root template, where this code has one
-    from qruntime.execution.root_template import RootTemplates
-
-    TEMPLATES: RootTemplates | None = RootTemplates()
-except ImportError:
-    TEMPLATES = None
 
 
 def _cpu() -> tuple[float, float]:
@@ -173,18 +167,12 @@ def one_job(placement: WorkerPlacement, fine: bool, profile: bool, gap: float) -
     order = {"workdir": str(workdir), "env": placement.environment(str(workdir)), "sandbox": None}
     order["sandbox"] = placement.plan(IDLE_MAX_EXECUTION_TIME, workdir, uid).to_json()
     me = os.getpid()
-    prepare = getattr(job_root, "prepare", None)  # what the zygote does before it forks
-    if prepare is not None:
-        prepare(tuple(order["sandbox"]["exposed_paths"]))
-    template = TEMPLATES.for_plan(order["sandbox"]) if TEMPLATES is not None else None
     before_self = resource.getrusage(resource.RUSAGE_SELF)
     before_kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     pid = os.fork()
     if pid == 0:
         os.close(report_r)
         instrument(report_w, fine, profile)
-        if template is not None:
-            zygote._become_worker(order, list(pipes.child_ends), (), me, template)
         zygote._become_worker(order, list(pipes.child_ends), (), me)
     parent_fork = resource.getrusage(resource.RUSAGE_SELF)
     os.close(report_w)
