@@ -12,6 +12,7 @@ outlives it, so nothing of its uid is left for the uid's next job.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -44,17 +45,51 @@ def enter_job_root(
     """Build the job's root at ``workdir`` (a host directory used as the mount point) and
     make it this process's ``/``; call in a fresh mount namespace, as root."""
     new_root = workdir
-    linux.mount("tmpfs", new_root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=0755,size=1m")
-    _links(new_root)
+    _skeleton(new_root, exposed)
+    staging = _inside(new_root, "/.scratch")
+    Path(staging).mkdir()
+    _scratch(new_root, workdir, uid, scratch_bytes, staging)
+    Path(staging).rmdir()
+    _finish(new_root, exposed, workdir)
+
+
+def build_template(root: str, exposed: tuple[str, ...]) -> None:
+    """The part of a job's root every job shares, read-only, at ``root``: call in the
+    template's own mount namespace (root_template.py), once."""
+    _skeleton(root, exposed)
+    for where, _mode in SCRATCH_DIRS.values():  # mount points of each job's scratch
+        Path(_inside(root, where)).mkdir(parents=True, exist_ok=True)
+    _read_only_under(root)
+
+
+def enter_template_root(
+    root: str, workdir: str, uid: int | None, exposed: tuple[str, ...], scratch_bytes: int
+) -> None:
+    """Finish the job's root in a private copy of the template's namespace (its read-only
+    part at ``root`` is there already) and make it this process's ``/``; as root.
+
+    Only the job's own mounts are made here: its scratch tmpfs (staged on the root's empty
+    ``/proc``, which gets its own ``proc`` after), what that covers, and ``/proc``.
+    """
+    _scratch(root, workdir, uid, scratch_bytes, _inside(root, "/proc"))
+    _finish(root, exposed, workdir)
+
+
+def _skeleton(root: str, exposed: tuple[str, ...]) -> None:
+    """A tmpfs at ``root`` with the system directories bound in, ``/dev`` and ``/proc``."""
+    linux.mount("tmpfs", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=0755,size=1m")
+    _links(root)
     for source in visible_paths(exposed):
-        _bind(source, _inside(new_root, source))
-    if _minimal_dev(new_root):  # GPU libraries read the PCI topology from /sys
-        _bind("/sys", _inside(new_root, "/sys"))
-    _scratch(new_root, workdir, uid, scratch_bytes)
-    _uncover(new_root, visible_paths(exposed))
-    Path(new_root, "proc").mkdir(exist_ok=True)
-    os.chdir(new_root)
-    linux.mount(new_root, "/", None, linux.MS_MOVE)
+        _bind(source, _inside(root, source))
+    if _minimal_dev(root):  # GPU libraries read the PCI topology from /sys
+        _bind("/sys", _inside(root, "/sys"))
+    Path(root, "proc").mkdir(exist_ok=True)
+
+
+def _finish(root: str, exposed: tuple[str, ...], workdir: str) -> None:
+    _uncover(root, visible_paths(exposed))
+    os.chdir(root)
+    linux.mount(root, "/", None, linux.MS_MOVE)
     os.chroot(".")
     os.chdir("/")
     proc_flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
@@ -62,22 +97,37 @@ def enter_job_root(
     _read_only_but(("/proc", "/tmp", "/var/tmp", "/dev/shm", workdir))
 
 
-def visible_paths(exposed: tuple[str, ...]) -> list[str]:
+@functools.lru_cache(maxsize=4)
+def visible_paths(exposed: tuple[str, ...]) -> tuple[str, ...]:
     """The host directories a job's root brings in, outermost first, none inside another;
-    top-level symlinks such as ``/bin -> usr/bin`` are made again in the root instead."""
+    top-level symlinks such as ``/bin -> usr/bin`` are made again in the root instead.
+
+    Cached: the zygote computes it once (:func:`prepare`) and every worker it forks shares it.
+    """
     wanted = set()
     for path in (*SYSTEM_DIRS, *exposed):
         path = os.path.normpath(path)
         if os.path.isdir(path) and not (path in SYSTEM_DIRS and os.path.islink(path)):
             wanted |= {path, os.path.realpath(path)}
     ordered = sorted(wanted, key=len)
-    return [p for i, p in enumerate(ordered) if not any(_under(p, q) for q in ordered[:i])]
+    return tuple(p for i, p in enumerate(ordered) if not any(_under(p, q) for q in ordered[:i]))
+
+
+@functools.lru_cache(maxsize=1)
+def _system_links() -> tuple[tuple[str, str], ...]:
+    """(link, target) of the system directories that are symlinks (``/bin -> usr/bin``)."""
+    return tuple((p, os.readlink(p)) for p in SYSTEM_DIRS if os.path.islink(p))
+
+
+def prepare(exposed: tuple[str, ...]) -> None:
+    """In the zygote, before it forks: work out what every job's root is built from, once."""
+    visible_paths(exposed)
+    _system_links()
 
 
 def _links(root: str) -> None:
-    for path in SYSTEM_DIRS:
-        if os.path.islink(path):
-            os.symlink(os.readlink(path), _inside(root, path))
+    for path, target in _system_links():
+        os.symlink(target, _inside(root, path))
 
 
 def _inside(root: str, path: str) -> str:
@@ -114,14 +164,12 @@ def _minimal_dev(root: str) -> bool:
     return bool(gpus)
 
 
-def _scratch(root: str, workdir: str, uid: int | None, size: int) -> None:
+def _scratch(root: str, workdir: str, uid: int | None, size: int, staging: str) -> None:
     """One tmpfs of ``size`` bytes for everything the job writes, bound where it writes.
 
-    It is mounted on a staging directory, bound into place, and the staging mount is then
-    detached: the binds keep it (and its size cap) alive, and only them.
+    It is mounted on an empty ``staging`` directory, bound into place, and the staging mount
+    is then detached: the binds keep it (and its size cap) alive, and only them.
     """
-    staging = _inside(root, "/.scratch")
-    Path(staging).mkdir()
     linux.mount(
         "tmpfs", staging, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"mode=0755,size={size}"
     )
@@ -140,10 +188,9 @@ def _scratch(root: str, workdir: str, uid: int | None, size: int) -> None:
             parent.chmod(0o711)
         linux.mount(str(source), str(target), None, linux.MS_BIND)
     linux.umount(staging, linux.MNT_DETACH)
-    Path(staging).rmdir()
 
 
-def _uncover(root: str, visible: list[str]) -> None:
+def _uncover(root: str, visible: tuple[str, ...]) -> None:
     """Bring back, read-only, what the scratch tmpfs covered: a Python or venv that lives in
     ``/tmp`` (a fresh clone there) must stay readable, and its binds are not the job's to
     write (:func:`_read_only_but` leaves everything under the scratch places writable)."""
@@ -159,8 +206,8 @@ def _uncover(root: str, visible: list[str]) -> None:
 def _read_only_but(writable: tuple[str, ...]) -> None:
     """Remount every mount of this namespace read-only, but the job's own writable places."""
     for point, options in _mounts():
-        if any(_under(point, w) for w in writable) or point == "/":
-            continue
+        if any(_under(point, w) for w in writable) or point == "/" or "ro" in options:
+            continue  # (a template's mounts are read-only already)
         flags = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
         for option in options:
             flags |= _MOUNT_FLAGS.get(option, 0)
@@ -169,13 +216,25 @@ def _read_only_but(writable: tuple[str, ...]) -> None:
     linux.mount(None, "/", None, root_flags | linux.MS_NOSUID | linux.MS_NODEV)
 
 
+def _read_only_under(root: str) -> None:
+    """Remount every mount at or under ``root`` read-only, keeping its other flags."""
+    for point, options in _mounts():
+        if _under(point, root):
+            flags = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
+            for option in options:
+                flags |= _MOUNT_FLAGS.get(option, 0)
+            linux.mount(None, point, None, flags)
+
+
 def _mounts() -> list[tuple[str, list[str]]]:
     """(mount point, per-mount options) for each mount, from ``/proc/self/mountinfo``."""
     found = []
     with open("/proc/self/mountinfo") as info:
         for line in info:
             fields = line.split()
-            point = fields[4].encode().decode("unicode_escape")  # spaces come as \040
+            point = fields[4]
+            if "\\" in point:  # spaces come as \040
+                point = point.encode().decode("unicode_escape")
             found.append((point, fields[5].split(",")))
     return found
 

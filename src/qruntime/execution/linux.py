@@ -27,6 +27,9 @@ PR_SET_NO_NEW_PRIVS = 38
 
 IS_LINUX = sys.platform.startswith("linux")
 _libc = ctypes.CDLL(None, use_errno=True) if IS_LINUX else None
+if _libc is not None:  # looked up once at import (in the zygote), not in every forked worker
+    for _name in ("unshare", "setns", "mount", "umount2", "prctl"):
+        getattr(_libc, _name)
 
 
 def _check(result: int, what: str) -> None:
@@ -39,6 +42,12 @@ def unshare(flags: int) -> None:
     """Move this process into new namespaces (mount, network)."""
     _require_linux()
     _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    """Join the namespace that ``fd`` (a ``/proc/<pid>/ns/*`` file) refers to."""
+    _require_linux()
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:

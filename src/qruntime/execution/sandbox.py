@@ -14,9 +14,12 @@ import resource
 import signal
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qruntime.execution import job_root, linux
+
+if TYPE_CHECKING:
+    from qruntime.execution.root_template import RootTemplate
 
 GiB = 1024**3
 #: Variables a worker may inherit from the server; everything else (tokens, URLs) stays out.
@@ -107,30 +110,47 @@ def worker_environment(config: SandboxConfig, workdir: str) -> dict[str, str]:
     return env
 
 
-def enter_sandbox(plan: SandboxPlan, supervisor_pid: int, keep_fds: tuple[int, ...]) -> None:
-    """Apply ``plan`` to this process; raise SandboxError rather than run half-protected."""
+def enter_sandbox(
+    plan: SandboxPlan,
+    supervisor_pid: int,
+    keep_fds: tuple[int, ...],
+    template: RootTemplate | None = None,
+) -> None:
+    """Apply ``plan`` to this process; raise SandboxError rather than run half-protected.
+
+    ``template``: the zygote's read-only part of every job's root, copied instead of built.
+    """
     try:
-        _enter(plan, supervisor_pid, keep_fds)
+        _enter(plan, supervisor_pid, keep_fds, template)
     except OSError as exc:
         raise SandboxError(f"the job's sandbox could not be set up: {exc}") from exc
 
 
-def _enter(plan: SandboxPlan, supervisor_pid: int, keep_fds: tuple[int, ...]) -> None:
+def _enter(
+    plan: SandboxPlan,
+    supervisor_pid: int,
+    keep_fds: tuple[int, ...],
+    template: RootTemplate | None,
+) -> None:
     for procs in plan.cgroup_procs:  # first: every process the job makes is in its cgroup
         with open(procs, "w") as handle:
             handle.write(str(os.getpid()))
     flags = (linux.CLONE_NEWNS | linux.CLONE_NEWIPC if plan.isolate_filesystem else 0) | (
         linux.CLONE_NEWNET if plan.isolate_network else 0
     )
-    if flags:
-        linux.unshare(flags)
-    if plan.isolate_filesystem:
-        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-        # Only what the job's root brings in needs covering; the rest is not there at all.
-        visible = job_root.visible_paths(plan.exposed_paths)
-        inside = tuple(h for h in plan.hidden_paths if any(_under(h, v) for v in visible))
-        _hide(replace(plan, hidden_paths=inside))
-        job_root.enter_job_root(plan.workdir, plan.uid, plan.exposed_paths, plan.scratch_bytes)
+    if template is not None and _joined(template, plan):
+        linux.unshare(flags)  # a private copy of the template's mounts, new IPC and network
+        root = template.root
+        job_root.enter_template_root(
+            root, plan.workdir, plan.uid, plan.exposed_paths, plan.scratch_bytes
+        )
+    else:
+        if flags:
+            linux.unshare(flags)
+        if plan.isolate_filesystem:
+            linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+            hide_in_root(plan, plan.workdir)
+            job_root.enter_job_root(plan.workdir, plan.uid, plan.exposed_paths, plan.scratch_bytes)
     _close_other_fds(keep_fds)
     _limit_resources(plan)
     os.umask(0o077)
@@ -147,6 +167,25 @@ def _enter(plan: SandboxPlan, supervisor_pid: int, keep_fds: tuple[int, ...]) ->
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != supervisor_pid:
         raise OSError(3, "the supervisor went away while the sandbox was set up")
+
+
+def hide_in_root(plan: SandboxPlan, mount_point: str) -> None:
+    """Cover the hidden paths that the job's root would bring in (the rest is not there at
+    all), keeping ``mount_point``, where the root is built, reachable."""
+    visible = job_root.visible_paths(plan.exposed_paths)
+    inside = tuple(h for h in plan.hidden_paths if any(_under(h, v) for v in visible))
+    _hide(replace(plan, hidden_paths=inside, workdir=mount_point))
+
+
+def _joined(template: RootTemplate, plan: SandboxPlan) -> bool:
+    """Into the template's mount namespace, when it was built for this plan's paths."""
+    if not template.suits(plan):
+        return False
+    try:
+        linux.setns(template.fd, linux.CLONE_NEWNS)
+    except OSError:  # not allowed here: the root is built the plain way (nothing changed)
+        return False
+    return True
 
 
 def _hide(plan: SandboxPlan) -> None:

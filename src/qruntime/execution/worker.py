@@ -9,7 +9,6 @@ A worker forked by the warm pool's zygote enters through :func:`serve_forked` in
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import json
 import os
@@ -19,6 +18,7 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from qruntime.backends import get_backend
 from qruntime.domain.text import may_hold_surrogates, published_json_problem, repair_text
@@ -32,6 +32,9 @@ from qruntime.execution.protocol import write_frame
 from qruntime.execution.request import JobRequest
 from qruntime.execution.sandbox import SandboxError, SandboxPlan, enter_sandbox, lower_cpu_limit
 from qruntime.serialization import RuntimeDecoder, RuntimeEncoder
+
+if TYPE_CHECKING:
+    from qruntime.execution.root_template import RootTemplate
 
 #: Process names (``/proc/<pid>/comm``) of a forked worker waiting for a job and running one.
 IDLE_WORKER_NAME = "qruntime-idle"
@@ -146,18 +149,21 @@ def die_with_supervisor(supervisor_pid: int) -> None:
 
     PR_SET_PDEATHSIG fires when the spawning *thread* ends: spawn from a long-lived loop thread.
     """
-    if sys.platform.startswith("linux"):
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if linux.IS_LINUX:
+        with contextlib.suppress(OSError):  # as before: a refusal is not checked here
+            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != supervisor_pid:  # it died before the line above took effect
         os._exit(EXIT_SUPERVISOR_GONE)
 
 
-def serve_forked(order: dict, fds: list[int], zygote_pid: int) -> int:
+def serve_forked(
+    order: dict, fds: list[int], zygote_pid: int, template: RootTemplate | None = None
+) -> int:
     """In a worker the zygote just forked: sandbox this process now, then wait for its job.
 
     ``order`` carries the worker's directory, environment and sandbox plan; ``fds`` its job,
-    event, stdout and stderr pipes. The job's request then only has to be read from a pipe.
+    event, stdout and stderr pipes; ``template`` the zygote's read-only part of job roots.
+    The job's request then only has to be read from a pipe.
     """
     job_fd, event_fd, out_fd, err_fd = fds
     linux.set_process_name(IDLE_WORKER_NAME)
@@ -166,15 +172,17 @@ def serve_forked(order: dict, fds: list[int], zygote_pid: int) -> int:
         os.dup2(source, target)
         os.close(source)
     die_with_supervisor(zygote_pid)
-    os.environ.clear()
-    os.environ.update(order["env"])
+    env = order["env"]
+    for name in [name for name in os.environ if name not in env]:  # only the allow-listed stay
+        del os.environ[name]
+    os.environ.update(env)
     tempfile.tempdir = None  # TMPDIR changed: the zygote's cached answer no longer holds
     os.chdir(order["workdir"])
     sandbox_error = None
     if order.get("sandbox") is not None:
         plan = SandboxPlan.from_json(order["sandbox"])
         try:
-            enter_sandbox(plan, zygote_pid, keep_fds=(job_fd, event_fd))
+            enter_sandbox(plan, zygote_pid, keep_fds=(job_fd, event_fd), template=template)
         except SandboxError as exc:
             sandbox_error = str(exc)  # told to the job that comes, as a spawned worker would
 

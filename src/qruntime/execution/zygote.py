@@ -19,6 +19,8 @@ import sys
 import time
 import traceback
 
+from qruntime.execution import job_root
+from qruntime.execution.root_template import RootTemplate, RootTemplates
 from qruntime.execution.zygote_link import FDS_PER_WORKER, receive_message, send_message
 
 
@@ -48,6 +50,7 @@ def serve(sock: socket.socket) -> None:
     poller.register(sock.fileno(), select.POLLIN)
     poller.register(wake_r, select.POLLIN)
     closing = (sock.fileno(), wake_r, wake_w)
+    templates = RootTemplates()
     while True:
         for fd, _ in poller.poll():
             if fd == wake_r:
@@ -57,15 +60,25 @@ def serve(sock: socket.socket) -> None:
             order, fds = receive_message(sock, FDS_PER_WORKER)
             if order is None:
                 return  # the supervisor is gone; our workers die with us (parent-death signal)
-            _fork(sock, order, fds, closing)
+            _fork(sock, order, fds, closing, templates)
 
 
-def _fork(sock: socket.socket, order: dict, fds: list[int], closing: tuple[int, ...]) -> None:
+def _fork(
+    sock: socket.socket,
+    order: dict,
+    fds: list[int],
+    closing: tuple[int, ...],
+    templates: RootTemplates,
+) -> None:
     if len(fds) != FDS_PER_WORKER:
         for fd in fds:
             os.close(fd)
         send_message(sock, {"op": "fork_failed", "id": order.get("id"), "error": "missing pipes"})
         return
+    plan = order.get("sandbox")
+    if plan is not None and plan.get("isolate_filesystem"):
+        job_root.prepare(tuple(plan["exposed_paths"]))  # once here, not in every worker
+    template = templates.for_plan(plan)  # the read-only part of the job's root, made once
     sys.stdout.flush()
     sys.stderr.flush()
     zygote_pid = os.getpid()
@@ -77,13 +90,19 @@ def _fork(sock: socket.socket, order: dict, fds: list[int], closing: tuple[int, 
         send_message(sock, {"op": "fork_failed", "id": order["id"], "error": str(exc)})
         return
     if pid == 0:
-        _become_worker(order, fds, closing, zygote_pid)
+        _become_worker(order, fds, closing, zygote_pid, template)
     for fd in fds:
         os.close(fd)
     send_message(sock, {"op": "forked", "id": order["id"], "pid": pid})
 
 
-def _become_worker(order: dict, fds: list[int], closing: tuple[int, ...], zygote_pid: int) -> None:
+def _become_worker(
+    order: dict,
+    fds: list[int],
+    closing: tuple[int, ...],
+    zygote_pid: int,
+    template: RootTemplate | None = None,
+) -> None:
     """In the forked child: drop the zygote's channel and signal set-up, then serve one job."""
     status = 1
     try:
@@ -93,7 +112,7 @@ def _become_worker(order: dict, fds: list[int], closing: tuple[int, ...], zygote
             os.close(fd)
         from qruntime.execution.worker import serve_forked
 
-        status = serve_forked(order, fds, zygote_pid)
+        status = serve_forked(order, fds, zygote_pid, template)
     except BaseException:
         traceback.print_exc()
     finally:
