@@ -7,6 +7,7 @@ a request that never reached the server (connection refused) is retried whatever
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -88,6 +89,9 @@ class ApiClient:
         self._client = httpx.Client(
             base_url=self.url, headers=headers, transport=transport, timeout=timeout
         )
+        # A service the program never closes (as the seeds use it) closes its pooled
+        # connections when it is collected, instead of leaving their sockets to warn.
+        weakref.finalize(self, self._client.close)
 
     def close(self) -> None:
         self._client.close()
