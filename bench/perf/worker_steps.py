@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import TRIVIAL_PROGRAM
+from cpu_budget import kernel_thread_cpu
 
 from qruntime.execution import job_root, linux, sandbox, worker, zygote
 from qruntime.execution.huge_pages import collapse_heap
@@ -39,8 +40,6 @@ from qruntime.execution.sandbox import SandboxConfig
 from qruntime.execution.warm_pool import DEFAULT_PRELOAD
 from qruntime.execution.worker_pipes import WorkerPipes
 from qruntime.execution.worker_supply import IDLE_MAX_EXECUTION_TIME
-
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _cpu() -> tuple[float, float]:
@@ -144,22 +143,6 @@ def instrument(fd: int, fine: bool, profile: bool) -> Steps:
     return steps
 
 
-def kthread_ticks() -> int:
-    """CPU ticks so far of every kernel thread (children of kthreadd, pid 2)."""
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[1] == "2" or pid == "2":
-            total += int(fields[11]) + int(fields[12])
-    return total
-
-
 def one_job(placement: WorkerPlacement, fine: bool, profile: bool, gap: float) -> dict:
     uid, workdir = placement.place()
     pipes = WorkerPipes()
@@ -229,7 +212,7 @@ def main(argv: list[str]) -> None:
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     calls: dict[str, int] = defaultdict(int)
     totals = {"fork (parent)": [0.0, 0.0], "child in all": [0.0, 0.0], "child until exit": [0, 0]}
-    kthreads_before = kthread_ticks() if "--kthreads" in argv else 0
+    kthreads_before = kernel_thread_cpu() if "--kthreads" in argv else 0
     started = time.monotonic()
     for _ in range(count):
         payload = one_job(placement, fine, profile, 0.02)
@@ -250,11 +233,11 @@ def main(argv: list[str]) -> None:
             totals[key][0] += pair[0]
             totals[key][1] += pair[1]
     elapsed = time.monotonic() - started
-    kthreads = (kthread_ticks() - kthreads_before) / TICK if "--kthreads" in argv else None
+    kthreads = kernel_thread_cpu() - kthreads_before if "--kthreads" in argv else None
     if kthreads is not None:  # the same time without workers: what the rest of the machine costs
-        idle_before = kthread_ticks()
+        idle_before = kernel_thread_cpu()
         time.sleep(elapsed)
-        idle = (kthread_ticks() - idle_before) / TICK
+        idle = kernel_thread_cpu() - idle_before
     placement.close()
     ms = 1000 / count
     print(f"{count} workers, ms of CPU each (user / system); load {os.getloadavg()[0]:.1f}")
