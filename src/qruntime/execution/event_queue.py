@@ -221,6 +221,21 @@ async def batched_events(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        aclose = getattr(events, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await _close(events)
+
+
+async def one_at_a_time(batches: AsyncIterator[list[JobEvent]]) -> AsyncIterator[JobEvent]:
+    """The events of ``batches`` in turn; closing early closes ``batches`` (which stops the job)."""
+    try:
+        async for batch in batches:
+            for event in batch:
+                yield event
+    finally:
+        await _close(batches)
+
+
+async def _close(source: AsyncIterator[object]) -> None:
+    """Close an async generator early (so its ``finally`` runs now); other iterators have none."""
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        await aclose()

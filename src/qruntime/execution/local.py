@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from qruntime.domain.events import JobEvent
-from qruntime.execution.event_queue import SINGLE_EVENTS, BatchShape
+from qruntime.execution.event_queue import SINGLE_EVENTS, BatchShape, one_at_a_time
 from qruntime.execution.executor import Executor
 from qruntime.execution.limits import JobLimits
 from qruntime.execution.placement import WorkerPlacement
@@ -74,14 +74,8 @@ class LocalExecutor(Executor):
     def sandbox_report(self) -> SandboxReport | None:
         return self._placement.report
 
-    async def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:
-        batches = self.run_batches(request, SINGLE_EVENTS)
-        try:
-            async for batch in batches:
-                for event in batch:
-                    yield event
-        finally:
-            await batches.aclose()
+    def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:
+        return one_at_a_time(self.run_batches(request, SINGLE_EVENTS))
 
     async def run_batches(
         self, request: JobRequest, shape: BatchShape

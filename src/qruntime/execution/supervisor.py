@@ -21,7 +21,7 @@ from qruntime.domain.events import (
 )
 from qruntime.domain.job import JobReason
 from qruntime.domain.text import published_json_problem
-from qruntime.execution.event_queue import SINGLE_EVENTS, BatchShape, EventQueue
+from qruntime.execution.event_queue import SINGLE_EVENTS, BatchShape, EventQueue, one_at_a_time
 from qruntime.execution.exits import describe_exit
 from qruntime.execution.job_users import job_processes, kill_user_processes
 from qruntime.execution.limits import (
@@ -103,15 +103,9 @@ class JobSupervisor:
     def __init__(self, config: SupervisorConfig):
         self.config = config
 
-    async def events(self, job: SupervisedJob) -> AsyncIterator[JobEvent]:
+    def events(self, job: SupervisedJob) -> AsyncIterator[JobEvent]:
         """The job's events one at a time, as :meth:`batches` ends and closes."""
-        batches = self.batches(job, SINGLE_EVENTS)
-        try:
-            async for batch in batches:
-                for event in batch:
-                    yield event
-        finally:
-            await batches.aclose()
+        return one_at_a_time(self.batches(job, SINGLE_EVENTS))
 
     async def batches(self, job: SupervisedJob, shape: BatchShape) -> AsyncIterator[list[JobEvent]]:
         """The job's events in batches of ``shape``, the terminal one last and alone; closing

@@ -418,16 +418,7 @@ class Scheduler:
         claimed: list[StoredJob] | None = None
         if not self._executor.places_before_start:  # the plain DB-API path, as a rule
             claimed = self._plain_claims.transaction(
-                lambda claims: claim_plain(
-                    claims,
-                    replica_id=self.replica_id,
-                    slots=slots,
-                    lease_seconds=self._lease_seconds,
-                    fair_share=self._fair_share,
-                    signals=self._signals,
-                    max_running_per_user=self._max_running_per_user,
-                    fits=lambda resources: room(_resources(resources)),
-                )
+                lambda claims: claim_plain(claims, **self._claim_settings(slots, room))
             )
         if claimed is None:  # jobs of sessions or batches wait, or held jobs: the ORM's way
             claimed = self._claim_in_session(slots, ended, room)
@@ -435,19 +426,25 @@ class Scheduler:
             self._executor.taken(_resources(job.resources))
         return claimed
 
+    def _claim_settings(self, slots: int, room: Callable[[JobResources], bool]) -> dict[str, Any]:
+        """What either claim path is told: this replica, its slots, the lease and the limits."""
+        return {
+            "replica_id": self.replica_id,
+            "slots": slots,
+            "lease_seconds": self._lease_seconds,
+            "fair_share": self._fair_share,
+            "signals": self._signals,
+            "max_running_per_user": self._max_running_per_user,
+            "fits": lambda resources: room(_resources(resources)),
+        }
+
     def _claim_in_session(
         self, slots: int, ended: list[str], room: Callable[[JobResources], bool]
     ) -> list[StoredJob]:
         with self._db.session() as session:
             return claim_jobs(
                 session,
-                replica_id=self.replica_id,
-                slots=slots,
-                lease_seconds=self._lease_seconds,
-                fair_share=self._fair_share,
-                signals=self._signals,
-                max_running_per_user=self._max_running_per_user,
-                fits=lambda resources: room(_resources(resources)),
+                **self._claim_settings(slots, room),
                 ended=ended,
                 hold=self._executor.places_before_start,
             )
