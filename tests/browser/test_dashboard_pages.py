@@ -253,12 +253,16 @@ def test_jobs_list_updates_itself_and_filters(
     slow_publisher: dict[str, Any],
     screenshots: Path,
 ) -> None:
-    job = submit(alice_api, slow_publisher["id"], {"n": 6, "delay": 0.25})
+    # Long enough to be live however slowly the page opens; the test ends it itself, so the
+    # row's change is the one the test made, not a race with the job's own end (CI: a 1.5 s
+    # job was DONE before the page rendered).
+    job = submit(alice_api, slow_publisher["id"], {"n": 600, "delay": 0.25})
     page = open_signed_in(new_page, tokens["alice"], "/ui/jobs")
     row = page.locator(f"tr[data-job-id='{job['id']}']")
     expect(row.locator(".badge")).to_have_text(re.compile("QUEUED|RUNNING"))
     page.evaluate("window.sameDocument = true")
-    expect(row.locator(".badge")).to_have_text("DONE", timeout=30_000)
+    assert alice_api.post(f"/jobs/{job['id']}/cancel").status_code == 200
+    expect(row.locator(".badge")).to_have_text("CANCELLED", timeout=30_000)
     assert page.evaluate("window.sameDocument === true")  # updated in place, not reloaded
     expect(row.locator(".ended")).not_to_be_empty()
     shoot(page, screenshots, "jobs")
