@@ -12,6 +12,7 @@ from storage_support import add_job, fresh_database, make_user, start_job
 from qruntime.domain.errors import DuplicateError
 from qruntime.domain.events import CancelledEvent, InterimEvent, LogEvent, ResultEvent
 from qruntime.domain.job import JobReason, JobStatus
+from qruntime.service.job_end import JobEnd
 from qruntime.service.job_recorder import JobRecorder
 from qruntime.service.log_buffer import LOG_FLUSH_SECONDS
 from qruntime.storage import Database, JobRepository, StoredInterim
@@ -23,6 +24,7 @@ class SeeingNotifier:
     def __init__(self, db: Database):
         self.db = db
         self.calls: list[tuple[str, str, list[int], str]] = []
+        self.ends: list[JobEnd] = []
 
     def _seen(self, job_id: str) -> tuple[list[int], str]:
         with self.db.session(readonly=True) as session:
@@ -36,6 +38,10 @@ class SeeingNotifier:
 
     def notify_interims(self, job_id: str, interims: Sequence[StoredInterim]) -> None:
         self.calls.append(("interims", job_id, *self._seen(job_id)))
+
+    def notify_ended(self, job_id: str, end: JobEnd) -> None:
+        self.ends.append(end)
+        self.calls.append(("notify", job_id, *self._seen(job_id)))
 
 
 @pytest.fixture
@@ -72,6 +78,7 @@ async def test_each_commit_is_followed_by_a_notification_that_sees_it(database: 
         ("interims", job_id, [1, 2, 3], "RUNNING"),
         ("notify", job_id, [1, 2, 3], "DONE"),
     ]
+    assert notifier.ends == [JobEnd(JobStatus.DONE, None, None, '"done"', 3)]
     with database.session(readonly=True) as session:
         job = JobRepository(session).get(job_id)
     assert job is not None and job.result == '"done"' and job.interim_count == 3

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from qruntime.service.stream_hub import RECENT_BYTES, RECENT_INTERIMS, StreamHub
+from qruntime.domain.job import JobStatus
+from qruntime.service.job_end import JobEnd
+from qruntime.service.stream_hub import RECENT_BYTES, RECENT_INTERIMS, EndSeen, StreamHub
 from qruntime.storage import StoredInterim
 
 
@@ -122,3 +124,35 @@ async def test_stored_interims_wake_readers_without_a_state_change():
     assert watch.state_changed is False
     hub.notify("j1")
     assert watch.state_changed is True
+
+
+def _end(last_seq: int) -> JobEnd:
+    return JobEnd(JobStatus.DONE, None, None, '"ok"', last_seq)
+
+
+async def test_an_end_is_handed_to_the_readers_waiting_then_and_kept_by_nobody():
+    hub = StreamHub()
+    hub.notify_interims("j1", _interims(1, 2))
+    waiting, busy = hub.watch("j1"), hub.watch("j1")  # busy: reading the database meanwhile
+    woken = asyncio.create_task(waiting.wait(timeout=5))
+    await asyncio.sleep(0)
+    hub.notify_ended("j1", _end(2))
+    assert await woken is True and waiting.ended is not None
+    assert waiting.ended.end == _end(2) and [i.seq for i in waiting.ended.kept] == [1, 2]
+    assert await busy.wait(timeout=0.01) is True and busy.ended is None  # it reads instead
+    assert busy.state_changed
+    later = hub.watch("j1")  # a job id may be used again once its job is deleted
+    hub.notify("j1")
+    assert await later.wait(timeout=0.01) is True and later.ended is None
+
+
+def test_an_end_hands_out_interims_only_when_it_holds_every_one_after_the_point():
+    kept = tuple(_interims(3, 4, 5))
+    assert [i.seq for i in EndSeen(_end(5), kept).interims_after(2)] == [3, 4, 5]
+    assert [i.seq for i in EndSeen(_end(5), kept).interims_after(4)] == [5]
+    assert EndSeen(_end(5), kept).interims_after(5) == []
+    assert EndSeen(_end(2), ()).interims_after(7) == []  # resumed past every one there is
+    assert EndSeen(_end(0), ()).interims_after(0) == []  # a job without interims
+    assert EndSeen(_end(5), kept).interims_after(1) is None  # 2 is not kept: read it
+    assert EndSeen(_end(6), kept).interims_after(2) is None  # 6 stored by another process
+    assert EndSeen(_end(5), ()).interims_after(2) is None

@@ -7,10 +7,11 @@ scheduler, or an agent on another machine that built its own ``Database`` from t
 record it without passing through the replica that dispatched it.
 
 Each commit is followed by one call on the notifier: ``notify_interims`` after interim
-results, ``notify`` after the outcome. Output lines wake nobody (streams do not carry them).
-On PostgreSQL each of those commits also carries a signal (:mod:`qruntime.storage.signals`)
-from ``sender``, which wakes the streams and the dispatcher of every other replica.
-Use it from one event loop; the database work runs in worker threads.
+results, ``notify_ended`` after the outcome (``notify`` where it changed nothing). Output lines
+wake nobody (streams do not carry them). On PostgreSQL each of those commits also carries a
+signal (:mod:`qruntime.storage.signals`) from ``sender``, which wakes the streams and the
+dispatcher of every other replica. Use it from one event loop; the database work runs in
+worker threads.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from qruntime.domain.events import InterimEvent, JobEvent, LogEvent, ResultEvent
 from qruntime.domain.job import JobReason, JobStatus
 from qruntime.domain.text import published_json_problem, repair_text
 from qruntime.execution.limits import unstorable
+from qruntime.service.job_end import JobEnd, inline_result
 from qruntime.service.log_buffer import LOG_FLUSH_SECONDS, LogBuffer
 from qruntime.storage import Database, JobRepository, StoredInterim
 from qruntime.storage.hot_path import HotPath
@@ -38,6 +40,9 @@ class JobNotifier(Protocol):
     def notify_interims(self, job_id: str, interims: Sequence[StoredInterim]) -> None:
         """These interim results were just committed, in order."""
 
+    def notify_ended(self, job_id: str, end: JobEnd) -> None:
+        """The job's outcome was just committed, as ``end`` says."""
+
 
 class NoNotifier:
     """For a recorder whose readers learn of changes some other way."""
@@ -46,6 +51,9 @@ class NoNotifier:
         pass
 
     def notify_interims(self, job_id: str, interims: Sequence[StoredInterim]) -> None:
+        pass
+
+    def notify_ended(self, job_id: str, end: JobEnd) -> None:
         pass
 
 
@@ -114,9 +122,12 @@ class JobRecorder:
         status never changes again.
         """
         await self.flush(job_id)
-        stored = await asyncio.to_thread(self._finish_with, job_id, event)
-        self._notifier.notify(job_id)
-        return stored
+        end = await asyncio.to_thread(self._finish_with, job_id, event)
+        if end is None:
+            self._notifier.notify(job_id)
+        else:
+            self._notifier.notify_ended(job_id, end)
+        return end is not None
 
     async def flush(self, job_id: str) -> None:
         """Store the job's waiting output; one flush at a time per job keeps lines in order."""
@@ -162,7 +173,7 @@ class JobRecorder:
                 job_id, lines, cap_bytes=self._max_log_bytes, already_dropped=dropped
             )
 
-    def _finish_with(self, job_id: str, event: TerminalEvent) -> bool:
+    def _finish_with(self, job_id: str, event: TerminalEvent) -> JobEnd | None:
         if isinstance(event, ResultEvent):
             status, reason, message, result = JobStatus.DONE, None, None, event.data
             problem = published_json_problem(event.data)
@@ -174,11 +185,11 @@ class JobRecorder:
         if message:  # a traceback may quote any text the program made
             message = repair_text(message)
         signal = Signal(SignalKind.CHANGED, job_id, self._signals.sender, status.value)
-        return self._hot.finish(
-            job_id,
-            status,
-            reason=reason,
-            error_message=message or None,
-            result=result,
-            signal=signal,
+        message = message or None
+        last_seq = self._hot.finish(
+            job_id, status, reason=reason, error_message=message, result=result, signal=signal
         )
+        if last_seq is None:
+            return None
+        status, reason = JobStatus(status), JobReason(reason) if reason is not None else None
+        return JobEnd(status, reason, message, inline_result(status, result), last_seq)

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 
 from qruntime.domain.errors import NotFoundError
 from qruntime.domain.job import JobReason, JobStatus
+from qruntime.service.job_end import INLINE_RESULT_MAX_BYTES as INLINE_RESULT_MAX_BYTES
+from qruntime.service.job_end import JobEnd, inline_result
 from qruntime.service.stream_hub import StreamHub, Watch
 from qruntime.storage import Database, StoredInterim, StoredJob
 from qruntime.storage.hot_reads import HotReads
 
 #: Default seconds between keep-alive pings on a quiet stream (it also re-reads the database).
 PING_SECONDS = 15.0
-#: A result up to this size rides on the final item, so a client needs no second request.
-INLINE_RESULT_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,10 @@ class StreamFinal:
     reason: JobReason | None
     error_message: str | None
     result: str | None = None  # the stored result text of a DONE job, if it is small
+
+    @classmethod
+    def of(cls, end: JobEnd) -> StreamFinal:
+        return cls(end.status, end.reason, end.error_message, end.result)
 
 
 StreamItem = StoredInterim | StreamStatus | StreamPing | StreamFinal
@@ -102,6 +106,11 @@ async def follow_job(
             yield [StreamPing()]
             from_memory = None
             continue
+        if watch.ended is not None:  # it ended here while we waited: no read of the job
+            last = watch.ended.interims_after(since)
+            if last is not None:
+                yield [*last, StreamFinal.of(watch.ended.end)]
+                return
         from_memory = _from_memory(hub, watch, job_id, since)
 
 
@@ -121,10 +130,7 @@ def _from_memory(
 
 
 def _inline_result(job: StoredJob) -> str | None:
-    result = job.result
-    if job.status is not JobStatus.DONE or result is None:
-        return None
-    return result if len(result) <= INLINE_RESULT_MAX_BYTES else None
+    return inline_result(job.status, job.result)
 
 
 def _read(db: Database, job_id: str, since: int) -> tuple[StoredJob, list[StoredInterim]]:

@@ -3,7 +3,8 @@
 Readers re-read the database after the last sequence number they sent, so fan-out can never
 lose, reorder or repeat a message (and maps onto PostgreSQL NOTIFY later). Interim results
 just stored are also kept here for a while: a reader that is exactly caught up takes them
-from memory instead of reading them back (``recent``); any gap sends it to the database.
+from memory instead of reading them back (``recent``); any gap sends it to the database. A
+reader waiting when the job's outcome is stored here is handed it (``Watch.ended``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict, deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import islice
 
+from qruntime.service.job_end import JobEnd
 from qruntime.storage import StoredInterim
 
 #: At most this many interim results, and this many bytes of them, kept per running job.
@@ -37,13 +40,21 @@ class StreamHub:
         self._state_versions: dict[str, int] = {}
         self._recent: dict[str, deque[StoredInterim]] = {}
         self._recent_bytes: dict[str, int] = defaultdict(int)
-        self._waiters: dict[str, set[asyncio.Future[None]]] = defaultdict(set)
+        self._waiters: dict[str, set[asyncio.Future[EndSeen | None]]] = defaultdict(set)
 
     def notify(self, job_id: str) -> None:
         """The job's row changed (status, result): readers must read it again."""
         self._clock += 1
         self._state_versions[job_id] = self._clock
         self._wake(job_id)
+
+    def notify_ended(self, job_id: str, end: JobEnd) -> None:
+        """The job's outcome was just committed, as ``end`` says: the readers waiting now are
+        handed it with the interims kept, so they need not read the job back."""
+        self._clock += 1
+        self._state_versions[job_id] = self._clock
+        waiting = self._waiters.get(job_id)
+        self._wake(job_id, EndSeen(end, tuple(self._recent.get(job_id, ()))) if waiting else None)
 
     def notify_interims(self, job_id: str, interims: Sequence[StoredInterim]) -> None:
         """These interim results were just committed, in order."""
@@ -93,12 +104,34 @@ class StreamHub:
             self._state_versions.pop(job_id, None)
             self._waiters.pop(job_id, None)
 
-    def _wake(self, job_id: str) -> None:
+    def _wake(self, job_id: str, ended: EndSeen | None = None) -> None:
         self._clock += 1
         self._versions[job_id] = self._clock
         for waiter in self._waiters.pop(job_id, ()):
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(ended)
+
+
+@dataclass(frozen=True)
+class EndSeen:
+    """A job's end as it was stored, with the interims the hub kept then (without gaps).
+
+    Handed only to the readers waiting at that moment, never kept: a job id may be used again
+    once its job is deleted, and other replicas' changes reach the hub as wake-ups only.
+    """
+
+    end: JobEnd
+    kept: tuple[StoredInterim, ...]
+
+    def interims_after(self, after: int) -> list[StoredInterim] | None:
+        """Every interim with ``seq > after``, if the kept ones hold them all; else None."""
+        last = self.end.last_seq
+        if last <= after:
+            return []
+        kept = self.kept
+        if not kept or kept[0].seq > after + 1 or kept[-1].seq != last:
+            return None  # stored by another process, dropped from the window, or a gap
+        return list(kept[after + 1 - kept[0].seq :])
 
 
 class Watch:
@@ -107,6 +140,8 @@ class Watch:
     def __init__(self, hub: StreamHub, job_id: str):
         self._hub = hub
         self._job_id = job_id
+        #: The job's end, if it was stored on this replica while the last ``wait`` waited.
+        self.ended: EndSeen | None = None
         self.snapshot()
 
     def snapshot(self) -> None:
@@ -132,13 +167,15 @@ class Watch:
 
     async def wait(self, timeout: float | None = None) -> bool:
         """True once the job changed after the snapshot; False on timeout."""
+        self.ended = None
         if self.changed:
             return True
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[EndSeen | None] = asyncio.get_running_loop().create_future()
         self._hub._waiters[self._job_id].add(waiter)
         try:  # no wait_for and shield: they cost three loop callbacks per wake-up, not one
             async with asyncio.timeout(timeout):
-                await waiter  # the waiter is this reader's alone: cancelling it loses nothing
+                # the waiter is this reader's alone: cancelling it loses nothing
+                self.ended = await waiter
         except TimeoutError:
             return False
         finally:

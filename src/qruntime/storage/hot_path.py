@@ -18,7 +18,7 @@ from qruntime.domain.job import JobReason, JobStatus
 from qruntime.storage.database import Database
 from qruntime.storage.jobs import new_job_row
 from qruntime.storage.models import INTERIMS, JOBS, utcnow
-from qruntime.storage.plain_sql import PlainSQL, Statement, bind_processor
+from qruntime.storage.plain_sql import PlainSQL, Statement, Transaction, bind_processor
 from qruntime.storage.records import StoredInterim, StoredJob
 from qruntime.storage.signals import CHANNEL, Signal
 
@@ -41,6 +41,7 @@ _FINISH = (
     "WHERE id = :job_id AND status IN (:queued, :running)"
 )
 _EXISTS = "SELECT 1 FROM jobs WHERE id = :job_id"
+_INTERIM_COUNT = "SELECT interim_count FROM jobs WHERE id = :job_id"
 #: Taken before the owner's jobs are counted, as ``lock_owners`` does (PostgreSQL).
 _LOCK_OWNER = "SELECT id FROM users WHERE id = :owner_id FOR UPDATE"
 #: The owner's queued jobs and stored bytes (as ``count_queued`` and ``stored_bytes_of``).
@@ -133,9 +134,10 @@ class HotPath:
         error_message: str | None = None,
         result: str | None = None,
         signal: Signal | None = None,
-    ) -> bool:
-        """End a queued or running job; False (and no change, no signal) if it already ended
-        or is missing: a terminal status never changes again."""
+    ) -> int | None:
+        """End a queued or running job: its ``interim_count`` as this transaction left it (no
+        interim is stored after the outcome); None (and no change, no signal) if it already
+        ended or is missing: a terminal status never changes again."""
         status = JobStatus(status)
         if not status.is_terminal():
             raise ValueError(f"finish() needs a terminal status, not {status}")
@@ -150,7 +152,16 @@ class HotPath:
             "queued": JobStatus.QUEUED.value,
             "running": JobStatus.RUNNING.value,
         }
-        return self._sql.write([(_FINISH, values)], then=self._notify(signal)) > 0
+        then = self._notify(signal)
+
+        def ended(tx: Transaction) -> int | None:
+            if tx.execute(_FINISH, values) == 0:
+                return None
+            for sql, parameters in then:
+                tx.execute(sql, parameters)
+            return int(tx.fetch(_INTERIM_COUNT, {"job_id": job_id})[0][0])
+
+        return self._sql.transaction(ended)
 
     def _notify(self, signal: Signal | None) -> list[Statement]:
         if signal is None or self._sql.sqlite:
