@@ -329,6 +329,42 @@ def test_callback_exception_is_logged_and_streaming_continues(service, caplog):
     assert any("boom in callback" in r.exc_text for r in caplog.records if r.exc_text)
 
 
+def test_waiting_reads_the_stream_in_the_waiting_thread(service, server):
+    """No follower thread per job when nothing else reads the stream: none to start or wake."""
+    readers = []
+    plain = server.stream
+
+    def stream(request):
+        readers.append(threading.current_thread())
+        return plain(request)
+
+    server.stream = stream
+    assert service.run("p", {}).result(timeout=5) == "All done!"
+    assert readers == [threading.current_thread()]
+
+
+def test_a_second_waiter_shares_the_stream_read_by_the_first(service, server):
+    server.endless = True
+    job = service.run("p", {})
+    raised = []
+
+    def wait_in_another_thread():
+        try:
+            job.wait_for_final_state(timeout=0.5)
+        except RuntimeJobTimeoutError as exc:
+            raised.append(exc)
+
+    first = threading.Thread(target=wait_in_another_thread)
+    first.start()
+    time.sleep(0.1)
+    with pytest.raises(RuntimeJobTimeoutError):
+        job.wait_for_final_state(timeout=0.2)
+    first.join(5)
+    assert len(raised) == 1 and len(server.streams()) >= 1
+    server.endless = False
+    assert job.result(timeout=5) == "All done!"
+
+
 def test_server_unavailable_stream_is_retried(service, server):
     server.stream_errors = [503]
     assert service.run("p", {}).result(timeout=5) == "All done!"

@@ -1,7 +1,7 @@
 """A submitted job: its status, result, interim results and logs, and waiting for it.
 
 Waiting never polls: it blocks on the ``final`` event of the job's stream, shared with the
-callback stream when one runs.
+callback stream when one runs, and otherwise read in the waiting thread itself.
 """
 
 from __future__ import annotations
@@ -142,9 +142,15 @@ class RuntimeJob:
         """Block until the job is DONE, ERROR or CANCELLED, or raise RuntimeJobTimeoutError."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while self._status not in _FINAL:
-            follower, owned = self._final_source()
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not follower.wait(remaining):
+            follower, owned, fresh = self._final_source()
+            if fresh:  # nobody reads this job's stream yet: read it here, no thread to wake
+                follower.run_here(deadline)
+                ended = follower.final is not None or follower.error is not None
+                in_time = ended or deadline is None or time.monotonic() < deadline
+            else:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                in_time = follower.wait(remaining)
+            if not in_time:
                 if owned:
                     self._drop_waiter(follower)
                 raise RuntimeJobTimeoutError(
@@ -172,7 +178,7 @@ class RuntimeJob:
             def deliver(seq: int, data: Any) -> None:
                 self._deliver(callback, decoder or self._decoder, seq, data)
 
-            self._streamer = self._start_follower(since, deliver)
+            self._streamer = self._new_follower(since, deliver).start()
 
     def cancel_result_streaming(self) -> None:
         """Stop calling the callback; the job itself keeps running."""
@@ -200,15 +206,19 @@ class RuntimeJob:
                 seq,
             )
 
-    def _final_source(self) -> tuple[StreamFollower, bool]:
-        """The follower whose final event to wait on, and whether waiting owns it."""
+    def _final_source(self) -> tuple[StreamFollower, bool, bool]:
+        """The follower whose final event to wait on, whether waiting owns it, and whether it
+        is new (not yet running: the caller reads it in its own thread)."""
         with self._lock:
             streamer = self._streamer
             if streamer is not None and (streamer.is_running() or streamer.final is not None):
-                return streamer, False
-            if self._waiter is None or (self._waiter.done.is_set() and self._waiter.final is None):
-                self._waiter = self._start_follower(self._interim_count, None)
-            return self._waiter, True
+                return streamer, False, False
+            fresh = self._waiter is None or (
+                self._waiter.done.is_set() and self._waiter.final is None
+            )
+            if fresh:
+                self._waiter = self._new_follower(self._interim_count, None)
+            return self._waiter, True, fresh
 
     def _drop_waiter(self, follower: StreamFollower) -> None:
         with self._lock:
@@ -216,13 +226,13 @@ class RuntimeJob:
                 self._waiter = None
         follower.stop(join_timeout=0.2)
 
-    def _start_follower(
+    def _new_follower(
         self, since: int, on_interim: Callable[[int, Any], None] | None
     ) -> StreamFollower:
         stream = JobEventStream(self._api, self._job_id, since=since, options=self._stream_options)
         follower = StreamFollower(stream, on_interim=on_interim, on_status=self._apply_event)
         self._followers.add(follower)
-        return follower.start()
+        return follower
 
     def _apply_event(self, message: StatusMessage | FinalMessage) -> None:
         """The final message is authoritative (it alone carries the error message)."""

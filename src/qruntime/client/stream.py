@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent, SSEError
 
+from qruntime.client import alarms
 from qruntime.client.exceptions import (
     RuntimeConnectionError,
     RuntimeRequestError,
@@ -210,9 +211,7 @@ def _drain(events: Iterator[ServerSentEvent], response: httpx.Response) -> None:
     connection on both sides. The server ends the response in the turn that sent the final
     event; one that an intermediary holds open is cut after ``DRAIN_SECONDS``, not the read
     timeout, and its connection dropped."""
-    watchdog = threading.Timer(DRAIN_SECONDS, _shut_down_socket, (response,))
-    watchdog.daemon = True
-    watchdog.start()
+    watchdog = alarms.call_at(time.monotonic() + DRAIN_SECONDS, _shut_down_socket, response)
     try:
         with contextlib.suppress(Exception):  # the final event is in hand; a failure here is moot
             for _ in events:
@@ -233,7 +232,8 @@ def _shut_down_socket(response: httpx.Response) -> bool:
 
 
 class StreamFollower:
-    """Runs a JobEventStream on a daemon thread and records how it ended.
+    """Runs a JobEventStream on a daemon thread (``start``) or the caller's (``run_here``) and
+    records how it ended.
 
     ``done`` is set when the stream ended: ``final`` holds the final message, or ``error`` the
     exception that stopped it; both are None when it was stopped on purpose. ``last_seq`` is
@@ -256,17 +256,28 @@ class StreamFollower:
         self._delivered = stream.last_seq
         self._on_interim = on_interim
         self._on_status = on_status
-        self._thread = threading.Thread(
-            target=self._run, name=f"qruntime-stream-{stream.job_id}", daemon=True
-        )
+        self._thread: threading.Thread | None = None
 
     @property
     def last_seq(self) -> int:
         return self._delivered
 
     def start(self) -> StreamFollower:
+        self._thread = threading.Thread(
+            target=self._run, name=f"qruntime-stream-{self.stream.job_id}", daemon=True
+        )
         self._thread.start()
         return self
+
+    def run_here(self, deadline: float | None = None) -> None:
+        """Follow the stream in the calling thread (no thread of its own to start and wake),
+        until it ends or ``deadline`` (``time.monotonic()``) closes it."""
+        alarm = None if deadline is None else alarms.call_at(deadline, self.stream.close)
+        try:
+            self._run()
+        finally:
+            if alarm is not None:
+                alarm.cancel()
 
     def is_running(self) -> bool:
         return not self.done.is_set()
@@ -277,8 +288,9 @@ class StreamFollower:
     def stop(self, join_timeout: float | None = 0.5) -> None:
         """Stop following; waits briefly for the thread unless called from inside it."""
         self.stream.close()
-        if threading.current_thread() is not self._thread and self._thread.is_alive():
-            self._thread.join(join_timeout)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and thread.is_alive():
+            thread.join(join_timeout)
 
     def _run(self) -> None:
         try:
