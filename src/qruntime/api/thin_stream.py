@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 
-from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
+from qruntime.api.off_loop import in_thread
 from qruntime.api.routers.stream import event_stream, last_event_seq
 from qruntime.api.schemas import SQL_INT_MAX
 from qruntime.api.thin_caller import credential, known_caller
@@ -34,9 +34,7 @@ async def stream(
         return receive
     watch = services.hub.watch(job_id)  # before the read: whatever changes after it wakes us
     try:
-        job, interims = await run_in_threadpool(
-            services.jobs.get_with_interims, caller, job_id, since
-        )
+        job, interims = await in_thread(services.jobs.get_with_interims, caller, job_id, since)
         first = FirstRead(watch, job, interims)  # the route reads the job twice, here once
         response = event_stream(services, caller, job, since, first)
     except QRuntimeError:

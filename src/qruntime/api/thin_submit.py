@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections import deque
 
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from qruntime.api.errors import domain_error_response
 from qruntime.api.json_body import OFF_LOOP_BYTES, parse_json
+from qruntime.api.off_loop import in_thread
 from qruntime.api.routers.jobs import submitted
 from qruntime.api.schemas import JobCreate, JobPublic
 from qruntime.api.thin_caller import bearer_token
@@ -37,7 +37,7 @@ async def submit(services: Services, scope: Scope, receive: Receive, send: Send)
     except ValidationError:
         return replay
     try:
-        job = await run_in_threadpool(submitted, services, found[1], request)
+        job = await in_thread(submitted, services, found[1], request)
     except QRuntimeError as exc:
         response = domain_error_response(exc, "POST", "/jobs")
     else:

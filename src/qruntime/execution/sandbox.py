@@ -12,7 +12,7 @@ import contextlib
 import os
 import resource
 import signal
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,12 +83,16 @@ class SandboxPlan:
     scratch_bytes: int = GiB
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is a plain value or a tuple of strings: no deep copy (``asdict``) needed.
+        return {name: getattr(self, name) for name in _PLAN_FIELDS}
 
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> SandboxPlan:
         tuples = ("hidden_paths", "exposed_paths", "cgroup_procs")
         return cls(**{k: tuple(v) if k in tuples else v for k, v in payload.items()})
+
+
+_PLAN_FIELDS = tuple(field.name for field in fields(SandboxPlan))
 
 
 class SandboxError(RuntimeError):
