@@ -132,7 +132,8 @@ class JobService:
             job = self._hot.submit(owner_name=caller.name, admit=admit, signal=signal, **fields)
         else:
             job = self._submit_into(caller, session_id, admit, fields)
-        self._scheduler.wake()
+        if not self._scheduler.claim_after_submit():
+            self._scheduler.wake()
         return job
 
     def _submit_into(

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from qruntime.service.claims import claim_jobs, claim_plain, start_held
 from qruntime.service.event_batches import BATCH_SHAPE, MAX_INTERVAL, batched
 from qruntime.service.fair_share import FairShare
 from qruntime.service.job_recorder import JobRecorder
+from qruntime.service.job_slots import JobSlots
 from qruntime.service.remote_cancel import request_cancel, stored_job, wait_until_ended
 from qruntime.service.stream_hub import StreamHub
 from qruntime.storage import Database, JobRepository, StoredJob
@@ -79,7 +81,6 @@ class Scheduler:
         self._executor = executor
         self._hub = hub
         self.replica_id = replica_id
-        self._max_concurrent = max_concurrent_jobs
         self._lease_seconds = lease_seconds
         self._cancel_wait = cancel_wait_seconds
         self._max_running_per_user = max_running_jobs_per_user
@@ -87,9 +88,12 @@ class Scheduler:
         self._recorder = JobRecorder(db, hub, max_log_bytes=max_log_bytes, sender=replica_id)
         self._plain_claims = PlainClaims(db)
         self._running: dict[str, _Running] = {}
+        self._slots = JobSlots(max_concurrent_jobs, self._running)
+        self._one_claim = threading.Lock()  # the dispatcher's and submits' claims take turns
         self._fair_share = FairShare()
         self._wakeup: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self._warm_up: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[object]] = set()
@@ -99,6 +103,7 @@ class Scheduler:
         """Start dispatching. Jobs a dead server left RUNNING are the lease keeper's
         (:mod:`.leases`), on SQLite as with replicas: one recovery, not two."""
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._wakeup = asyncio.Event()
         self._wakeup.set()  # jobs queued before this start run now
         self._warm_up = asyncio.create_task(self._executor.start(), name="qruntime-warm-up")
@@ -110,6 +115,34 @@ class Scheduler:
             return
         with contextlib.suppress(RuntimeError):  # loop already closed at shutdown
             self._loop.call_soon_threadsafe(self._wakeup.set)
+
+    def claim_after_submit(self) -> bool:
+        """In a submit's worker thread, right after its insert: claim what the free slots can
+        run now, as the dispatcher would (same fair share and caps), and start it on the loop,
+        with no dispatcher wake-up and scan on the job's path. False where it did not claim
+        (no free slot, the executor down or placing jobs itself): wake the dispatcher then."""
+        loop = self._loop
+        if loop is None or self._stopping or self._executor.places_before_start:
+            return False
+        if threading.get_ident() == self._loop_thread:  # never the loop's thread: it blocks
+            return False
+        if self.waiting_reason() is not None:
+            return False
+        slots = self._slots.take_free()
+        if slots <= 0:  # a claim in flight may have missed the job: the dispatcher looks again
+            return False
+        ended: list[str] = []
+        try:
+            claimed = self._claim(slots, ended)
+        except Exception:
+            self._slots.give_back(slots)
+            log.exception("could not claim jobs after a submit; the dispatcher will")
+            return False
+        try:
+            loop.call_soon_threadsafe(self._take, claimed, ended, slots)
+        except RuntimeError:  # the loop closed: the claimed jobs' leases run out, others adopt
+            self._slots.give_back(slots)
+        return True
 
     @property
     def running_job_ids(self) -> list[str]:
@@ -233,18 +266,33 @@ class Scheduler:
         return None
 
     async def _dispatch(self) -> None:
-        slots = self._max_concurrent - len(self._running)
-        if slots <= 0 or self.waiting_reason() is not None:
+        if self.waiting_reason() is not None:
+            return
+        slots = self._slots.take_free()
+        if slots <= 0:
             return
         ended: list[str] = []
-        claimed = await asyncio.to_thread(self._claim, slots, ended)
-        for job_id in ended:  # of a session or batch that ended before they could start
-            self._hub.notify(job_id)
-        for job in claimed:
-            running = _Running(job, held=self._executor.places_before_start)
-            if job.cancel_requested_at is not None:
-                running.cancel_requested = True
-            self._start(running, None)
+        try:
+            claimed = await asyncio.to_thread(self._claim, slots, ended)
+        except BaseException:
+            self._slots.give_back(slots)
+            raise
+        self._take(claimed, ended, slots)
+
+    def _take(self, claimed: list[StoredJob], ended: list[str], slots: int) -> None:
+        """On the loop: run the jobs a claim got, then give back the slots it took."""
+        try:
+            for job_id in ended:  # of a session or batch that ended before they could start
+                self._hub.notify(job_id)
+            for job in claimed:
+                if self._stopping:  # as with a claim that stop() cut off: its lease runs out
+                    continue
+                running = _Running(job, held=self._executor.places_before_start)
+                if job.cancel_requested_at is not None:
+                    running.cancel_requested = True
+                self._start(running, None)
+        finally:
+            self._slots.give_back(slots)
 
     def _start(self, running: _Running, events: AsyncIterator[JobEvent] | None) -> None:
         """Follow a job this replica owns now: ``events`` of an adopted one, else run it."""
@@ -414,17 +462,18 @@ class Scheduler:
     def _claim(self, slots: int, ended: list[str]) -> list[StoredJob]:
         """A job is claimed only once the executor has room for it: until then it stays
         QUEUED (a job that no node could ever hold was refused at submit)."""
-        room = self._executor.room()
-        claimed: list[StoredJob] | None = None
-        if not self._executor.places_before_start:  # the plain DB-API path, as a rule
-            claimed = self._plain_claims.transaction(
-                lambda claims: claim_plain(claims, **self._claim_settings(slots, room))
-            )
-        if claimed is None:  # jobs of sessions or batches wait, or held jobs: the ORM's way
-            claimed = self._claim_in_session(slots, ended, room)
-        for job in claimed:
-            self._executor.taken(_resources(job.resources))
-        return claimed
+        with self._one_claim:
+            room = self._executor.room()
+            claimed: list[StoredJob] | None = None
+            if not self._executor.places_before_start:  # the plain DB-API path, as a rule
+                claimed = self._plain_claims.transaction(
+                    lambda claims: claim_plain(claims, **self._claim_settings(slots, room))
+                )
+            if claimed is None:  # jobs of sessions or batches wait, or held jobs: the ORM's way
+                claimed = self._claim_in_session(slots, ended, room)
+            for job in claimed:
+                self._executor.taken(_resources(job.resources))
+            return claimed
 
     def _claim_settings(self, slots: int, room: Callable[[JobResources], bool]) -> dict[str, Any]:
         """What either claim path is told: this replica, its slots, the lease and the limits."""

@@ -1,0 +1,145 @@
+"""A job submitted while a slot is free is claimed in the submit's own thread and started,
+with no dispatcher wake-up or scan on its path; the slots hold with both ways of claiming."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from storage_support import BACKENDS, add_job, fresh_database, make_user
+
+from qruntime.domain.events import JobEvent, ResultEvent
+from qruntime.domain.job import JobStatus
+from qruntime.execution import Executor, JobRequest
+from qruntime.service.scheduler import Scheduler
+from qruntime.service.stream_hub import StreamHub
+from qruntime.storage import Database, JobRepository, StoredUser
+
+
+class Gate(Executor):
+    """Runs each job until the test opens its gate; notes how often the dispatcher scanned."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, int] = {}
+        self.scans = 0
+        self.gates: dict[str, asyncio.Event] = {}
+
+    async def run(self, request: JobRequest) -> AsyncIterator[JobEvent]:  # type: ignore[override]
+        self.started[request.job_id] = self.scans
+        gate = self.gates.setdefault(request.job_id, asyncio.Event())
+        await gate.wait()
+        yield ResultEvent('"ok"')
+
+    async def cancel(self, job_id: str) -> bool:
+        return False
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    with fresh_database(request.param, tmp_path) as database:
+        yield database
+
+
+@asynccontextmanager
+async def scheduler_on(database: Database, executor: Gate, slots: int) -> AsyncIterator[Scheduler]:
+    """Started, its dispatcher's scans counted; stopped at the end."""
+    scheduler = Scheduler(
+        database,
+        executor,
+        StreamHub(),
+        replica_id="r-1",
+        max_concurrent_jobs=slots,
+        max_log_bytes=1024,
+        lease_seconds=60,
+        cancel_wait_seconds=1,
+    )
+    dispatch = scheduler._dispatch
+
+    async def counted() -> None:
+        executor.scans += 1
+        await dispatch()
+
+    scheduler._dispatch = counted  # type: ignore[method-assign]
+    await scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        await scheduler.stop()
+
+
+def submit(database: Database, owner: StoredUser, job_id: str) -> None:
+    with database.session() as session:
+        add_job(session, owner, job_id)
+
+
+def status(database: Database, job_id: str) -> JobStatus:
+    with database.session(readonly=True) as session:
+        job = JobRepository(session).get(job_id)
+        assert job is not None
+        return job.status
+
+
+async def eventually(check, what: str) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never: {what}")
+
+
+async def test_a_job_starts_from_its_submit_without_the_dispatcher_s_scan(
+    database: Database,
+) -> None:
+    owner = make_user(database)
+    executor = Gate()
+    async with scheduler_on(database, executor, slots=1) as scheduler:
+        await eventually(lambda: executor.scans == 1, "the start's scan")
+        await asyncio.sleep(0.05)  # that scan is over
+
+        def submitted(job_id: str) -> bool:
+            submit(database, owner, job_id)
+            return scheduler.claim_after_submit()
+
+        assert await asyncio.to_thread(submitted, "j-1")
+        await eventually(lambda: "j-1" in executor.started, "j-1 started")
+        assert executor.started["j-1"] == 1 and executor.scans == 1  # no scan for it
+        assert status(database, "j-1") is JobStatus.RUNNING
+
+        # The one slot is taken: the next job waits queued, and its submit claims nothing.
+        assert not await asyncio.to_thread(submitted, "j-2")
+        await asyncio.sleep(0.1)
+        assert "j-2" not in executor.started and status(database, "j-2") is JobStatus.QUEUED
+        executor.gates.setdefault("j-1", asyncio.Event()).set()
+        await eventually(lambda: "j-2" in executor.started, "j-2 started once j-1 ended")
+        assert status(database, "j-1") is JobStatus.DONE
+        executor.gates.setdefault("j-2", asyncio.Event()).set()
+        await eventually(lambda: status(database, "j-2") is JobStatus.DONE, "j-2 done")
+
+
+async def test_submits_and_the_dispatcher_together_never_pass_the_slots(
+    database: Database,
+) -> None:
+    owner = make_user(database)
+    executor = Gate()
+    async with scheduler_on(database, executor, slots=3) as scheduler:
+
+        def submitted(job_id: str) -> None:
+            submit(database, owner, job_id)
+            if not scheduler.claim_after_submit():
+                scheduler.wake()
+
+        await asyncio.gather(*(asyncio.to_thread(submitted, f"j-{n}") for n in range(10)))
+        for _ in range(5):  # the dispatcher scans as well, beside the submits' claims
+            scheduler.wake()
+            await asyncio.sleep(0.02)
+        await eventually(lambda: len(executor.started) == 3, "three started")
+        await asyncio.sleep(0.1)
+        assert len(executor.started) == 3
+        assert len(scheduler.running_job_ids) == 3
+        for gate in list(executor.gates.values()):
+            gate.set()
+        await eventually(lambda: len(executor.started) == 6, "the next three")
+        assert len(scheduler.running_job_ids) == 3
