@@ -43,6 +43,9 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 #: Errors after which an idempotent request may be repeated.
 _LOST = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
+#: Parsed URLs an ApiClient keeps, by path (``/jobs`` and the other fixed paths).
+_KEPT_URLS = 256
+
 _NOT_FOUND = {
     "program": RuntimeProgramNotFound,
     "job": RuntimeJobNotFound,
@@ -84,6 +87,7 @@ class ApiClient:
         #: The saved account the URL came from, named when the server cannot be reached.
         self.account_name = account_name
         self.timeout = timeout
+        self._urls: dict[str, httpx.URL] = {}
         self._retries = retries
         self._backoff = backoff
         self._client = httpx.Client(
@@ -115,7 +119,7 @@ class ApiClient:
         attempt = 0
         while True:
             try:
-                response = self._client.request(method, path, json=json, params=params)
+                response = self._client.request(method, self._url(path, params), json=json)
             except httpx.TransportError as exc:
                 retryable = isinstance(exc, _NOT_SENT) or (idempotent and isinstance(exc, _LOST))
                 if retryable and attempt < self._retries:
@@ -149,13 +153,25 @@ class ApiClient:
         """Open a server-sent-event stream; an error status raises before any event is read."""
         timeout = httpx.Timeout(self.timeout, read=read_timeout)
         with connect_sse(
-            self._client, "GET", path, params=params, headers=headers, timeout=timeout
+            self._client, "GET", self._url(path, params), headers=headers, timeout=timeout
         ) as source:
             response = source.response
             if response.is_error:
                 response.read()
                 raise error_from_response(response, "job")
             yield source
+
+    def _url(self, path: str, params: dict[str, Any] | None) -> httpx.URL:
+        """The request's absolute URL, parsed once: httpx's merge of a path (and parameters)
+        with ``base_url`` parses it three times. Paths without parameters are kept."""
+        if params:
+            return httpx.URL(self.url + path, params=params)
+        url = self._urls.get(path)
+        if url is None:
+            if len(self._urls) >= _KEPT_URLS:
+                self._urls.clear()
+            url = self._urls[path] = httpx.URL(self.url + path)
+        return url
 
     def _pause(self, attempt: int) -> int:
         time.sleep(self._backoff * (2**attempt))
