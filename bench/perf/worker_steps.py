@@ -4,6 +4,7 @@
     .venv/bin/python bench/perf/worker_steps.py 60 --kthreads   # also kernel threads' CPU
     .venv/bin/python bench/perf/worker_steps.py 60 --outline    # the big steps only
     .venv/bin/python bench/perf/worker_steps.py 60 --totals     # no step timed (for A/B runs)
+    .venv/bin/python bench/perf/worker_steps.py 60 --plain-root # each root built, no template
 
 It does what the zygote does (preload, ``gc.freeze``, huge pages), then forks workers as the
 warm pool does (the real :func:`zygote._become_worker`, the real sandbox plan of a
@@ -107,8 +108,10 @@ def instrument(fd: int, fine: bool, profile: bool) -> Steps:
         steps.wrap(job_root, "_bind", "job_root binds")
         steps.wrap(os, "chroot")
         steps.wrap(linux, "unshare")
+        steps.wrap(linux, "setns")
     else:
         steps.wrap(job_root, "enter_job_root")
+        steps.wrap(job_root, "enter_template_root")
         steps.wrap(sandbox, "_hide")
         steps.wrap(linux, "unshare")
     if "--outline" not in sys.argv and "--totals" not in sys.argv:
@@ -143,12 +146,22 @@ def instrument(fd: int, fine: bool, profile: bool) -> Steps:
     return steps
 
 
-def one_job(placement: WorkerPlacement, fine: bool, profile: bool, gap: float) -> dict:
+def one_job(
+    placement: WorkerPlacement,
+    fine: bool,
+    profile: bool,
+    gap: float,
+    templates: zygote.RootTemplates | None,
+) -> dict:
     uid, workdir = placement.place()
     pipes = WorkerPipes()
     report_r, report_w = os.pipe()
     order = {"workdir": str(workdir), "env": placement.environment(str(workdir)), "sandbox": None}
     order["sandbox"] = placement.plan(IDLE_MAX_EXECUTION_TIME, workdir, uid).to_json()
+    template = None
+    if templates is not None:  # as the zygote does: paths worked out once, the root's template
+        job_root.prepare(tuple(order["sandbox"]["exposed_paths"]))
+        template = templates.for_plan(order["sandbox"])
     me = os.getpid()
     before_self = resource.getrusage(resource.RUSAGE_SELF)
     before_kids = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -156,7 +169,7 @@ def one_job(placement: WorkerPlacement, fine: bool, profile: bool, gap: float) -
     if pid == 0:
         os.close(report_r)
         instrument(report_w, fine, profile)
-        zygote._become_worker(order, list(pipes.child_ends), (), me)
+        zygote._become_worker(order, list(pipes.child_ends), (), me, template)
     parent_fork = resource.getrusage(resource.RUSAGE_SELF)
     os.close(report_w)
     pipes.close_child_ends()
@@ -212,10 +225,12 @@ def main(argv: list[str]) -> None:
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     calls: dict[str, int] = defaultdict(int)
     totals = {"fork (parent)": [0.0, 0.0], "child in all": [0.0, 0.0], "child until exit": [0, 0]}
+    # The zygote's template of job roots, as the server uses it; --plain-root builds each root
+    templates = None if "--plain-root" in argv else zygote.RootTemplates()
     kthreads_before = kernel_thread_cpu() if "--kthreads" in argv else 0
     started = time.monotonic()
     for _ in range(count):
-        payload = one_job(placement, fine, profile, 0.02)
+        payload = one_job(placement, fine, profile, 0.02, templates)
         if payload.get("stats"):
             profiles.append(payload["stats"])
         if payload["status"] != 0:
@@ -239,6 +254,8 @@ def main(argv: list[str]) -> None:
         time.sleep(elapsed)
         idle = kernel_thread_cpu() - idle_before
     placement.close()
+    if templates is not None:
+        templates.close()
     ms = 1000 / count
     print(f"{count} workers, ms of CPU each (user / system); load {os.getloadavg()[0]:.1f}")
     for name, (user, system) in sorted(sums.items(), key=lambda kv: -sum(kv[1])):
