@@ -173,21 +173,31 @@ def _scratch(root: str, workdir: str, uid: int | None, size: int, staging: str) 
     linux.mount(
         "tmpfs", staging, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"mode=0755,size={size}"
     )
-    places = {name: (where, mode) for name, (where, mode) in SCRATCH_DIRS.items()}
-    places["work"] = (workdir, 0o700)
-    for name, (where, mode) in places.items():
-        source = Path(staging, name)
-        source.mkdir()
-        source.chmod(mode)
+    places = {**SCRATCH_DIRS, "work": (workdir, 0o700)}
+    for name, (where, mode) in places.items():  # plain os calls: this runs in every worker
+        source = f"{staging}/{name}"
+        os.mkdir(source)
+        os.chmod(source, mode)
         if name == "work" and uid is not None:
             os.chown(source, uid, uid)
-        target = Path(_inside(root, where))
-        missing = [p for p in (target, *target.parents) if not p.exists()]
-        target.mkdir(parents=True, exist_ok=True)
-        for parent in missing[1:]:  # the path down to the job's directory: 0711, as on the host
-            parent.chmod(0o711)
-        linux.mount(str(source), str(target), None, linux.MS_BIND)
+        target = _inside(root, where)
+        _make_path(target)
+        linux.mount(source, target, None, linux.MS_BIND)
     linux.umount(staging, linux.MNT_DETACH)
+
+
+def _make_path(target: str) -> None:
+    """``target`` and the directories down to it; those made on the way are 0711, as the
+    host's path down to a job's directory is."""
+    missing = []
+    path = target
+    while not os.path.exists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for path in reversed(missing):
+        os.mkdir(path)
+        if path != target:
+            os.chmod(path, 0o711)
 
 
 def _uncover(root: str, visible: tuple[str, ...]) -> None:
