@@ -4,6 +4,7 @@ with no dispatcher wake-up or scan on its path; the slots hold with both ways of
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -143,3 +144,49 @@ async def test_submits_and_the_dispatcher_together_never_pass_the_slots(
             gate.set()
         await eventually(lambda: len(executor.started) == 6, "the next three")
         assert len(scheduler.running_job_ids) == 3
+
+
+async def test_a_job_submitted_while_another_submit_claims_starts_without_the_idle_rescan(
+    database: Database,
+) -> None:
+    """Its submit finds every slot held by a claim in flight (which read the queue before this
+    job was inserted) and so does the dispatcher it wakes: the claim that gave unused slots
+    back must look again, or the job waits for the 5 s idle rescan (review of c21bbf5)."""
+    owner = make_user(database)
+    executor = Gate()
+    async with scheduler_on(database, executor, slots=2) as scheduler:
+        await eventually(lambda: executor.scans == 1, "the start's scan")
+        await asyncio.sleep(0.05)
+        real_claim = scheduler._claim
+        in_claim, release = threading.Event(), threading.Event()
+        first = [True]
+
+        def slow_claim(slots, ended):  # type: ignore[no-untyped-def]
+            claimed = real_claim(slots, ended)
+            if first[0]:  # the first submit's claim, which read the queue before j-b existed
+                first[0] = False
+                in_claim.set()
+                release.wait(5)
+            return claimed
+
+        scheduler._claim = slow_claim  # type: ignore[method-assign]
+
+        def submitted(job_id: str) -> None:
+            submit(database, owner, job_id)
+            if not scheduler.claim_after_submit():
+                scheduler.wake()
+
+        a = asyncio.ensure_future(asyncio.to_thread(submitted, "j-a"))
+        assert await asyncio.to_thread(in_claim.wait, 5)
+        await asyncio.to_thread(submitted, "j-b")  # no free slot now: it wakes the dispatcher
+        await asyncio.sleep(0.2)  # the dispatcher looked (nothing free) and sleeps again
+        release.set()
+        await a
+        for _ in range(150):  # 1.5 s, well under the idle rescan's 5 s
+            if "j-b" in executor.started:
+                break
+            await asyncio.sleep(0.01)
+        assert "j-a" in executor.started
+        assert "j-b" in executor.started, f"j-b is {status(database, 'j-b')} with a free slot"
+        for gate in list(executor.gates.values()):
+            gate.set()

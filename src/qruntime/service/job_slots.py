@@ -14,6 +14,8 @@ class JobSlots:
         self._limit = limit
         self._running = running
         self._claiming = 0
+        #: Someone found no free slot while claims were in flight: they may miss its job.
+        self._missed = False
         self._lock = threading.Lock()
 
     def take_free(self) -> int:
@@ -21,10 +23,15 @@ class JobSlots:
         with self._lock:
             free = self._limit - len(self._running) - self._claiming
             if free <= 0:
+                self._missed = self._missed or self._claiming > 0
                 return 0
             self._claiming += free
             return free
 
-    def give_back(self, count: int) -> None:
+    def give_back(self, count: int) -> bool:
+        """True if a caller found no free slot while this claim was in flight: the queue
+        must be looked at again, since this claim may have read it before that caller's job."""
         with self._lock:
             self._claiming -= count
+            missed, self._missed = self._missed, False
+            return missed

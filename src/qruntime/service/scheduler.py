@@ -292,7 +292,8 @@ class Scheduler:
                     running.cancel_requested = True
                 self._start(running, None)
         finally:
-            self._slots.give_back(slots)
+            if self._slots.give_back(slots) and not self._stopping and self._wakeup is not None:
+                self._wakeup.set()  # a submit or scan found no slot meanwhile: look again
 
     def _start(self, running: _Running, events: AsyncIterator[JobEvent] | None) -> None:
         """Follow a job this replica owns now: ``events`` of an adopted one, else run it."""
