@@ -190,3 +190,50 @@ async def test_a_job_submitted_while_another_submit_claims_starts_without_the_id
         assert "j-b" in executor.started, f"j-b is {status(database, 'j-b')} with a free slot"
         for gate in list(executor.gates.values()):
             gate.set()
+
+
+async def test_a_job_claimed_as_the_server_stops_goes_back_to_the_queue(
+    database: Database,
+) -> None:
+    """A submit's claim that commits after stop() began: its job never runs here, so it goes
+    back to QUEUED (to run after the restart or on another replica), not RUNNING until its
+    lease runs out and then INTERRUPTED unrun (review of c21bbf5)."""
+    owner = make_user(database)
+    executor = Gate()
+    scheduler = Scheduler(
+        database,
+        executor,
+        StreamHub(),
+        replica_id="r-1",
+        max_concurrent_jobs=2,
+        max_log_bytes=1024,
+        lease_seconds=60,
+        cancel_wait_seconds=1,
+    )
+    await scheduler.start()
+    await asyncio.sleep(0.2)
+    real_claim = scheduler._claim
+    in_claim, release = threading.Event(), threading.Event()
+
+    def slow_claim(slots, ended):  # type: ignore[no-untyped-def]
+        in_claim.set()
+        release.wait(5)  # the claim's transaction is about to run when stop() comes
+        return real_claim(slots, ended)
+
+    scheduler._claim = slow_claim  # type: ignore[method-assign]
+
+    def submitted() -> None:
+        submit(database, owner, "j-a")
+        if not scheduler.claim_after_submit():
+            scheduler.wake()
+
+    a = asyncio.ensure_future(asyncio.to_thread(submitted))
+    assert await asyncio.to_thread(in_claim.wait, 5)
+    await scheduler.stop()
+    release.set()
+    await a
+    await eventually(lambda: status(database, "j-a") is JobStatus.QUEUED, "j-a queued again")
+    assert "j-a" not in executor.started
+    with database.session(readonly=True) as session:
+        job = JobRepository(session).get("j-a")
+        assert job is not None and job.started_at is None

@@ -140,8 +140,9 @@ class Scheduler:
             return False
         try:
             loop.call_soon_threadsafe(self._take, claimed, ended, slots)
-        except RuntimeError:  # the loop closed: the claimed jobs' leases run out, others adopt
+        except RuntimeError:  # the loop closed: nothing will run them here
             self._slots.give_back(slots)
+            self._unstart(claimed)
         return True
 
     @property
@@ -225,8 +226,10 @@ class Scheduler:
             self._spawn(self._cancel_running(running), f"qruntime-cancel-{job.id}")
 
     async def stop(self) -> None:
-        """Stop dispatching; running jobs are killed and recorded as interrupted."""
+        """Stop dispatching; running jobs are killed and recorded as interrupted; jobs claimed
+        meanwhile that never ran go back to the queue."""
         self._stopping = True
+        await asyncio.to_thread(self._claims_settled)
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -272,21 +275,35 @@ class Scheduler:
         if slots <= 0:
             return
         ended: list[str] = []
+        claim = asyncio.ensure_future(asyncio.to_thread(self._claim, slots, ended))
         try:
-            claimed = await asyncio.to_thread(self._claim, slots, ended)
+            claimed = await asyncio.shield(claim)
+        except asyncio.CancelledError:  # stop(): the claim goes on in its thread; see _cut_off
+            claim.add_done_callback(lambda done: self._cut_off(done, ended, slots))
+            raise
         except BaseException:
             self._slots.give_back(slots)
             raise
         self._take(claimed, ended, slots)
+
+    def _cut_off(
+        self, claim: asyncio.Future[list[StoredJob]], ended: list[str], slots: int
+    ) -> None:
+        """A claim stop() cut off ended in its thread: what it got goes back to the queue."""
+        if claim.cancelled() or claim.exception() is not None:
+            self._slots.give_back(slots)
+            return
+        self._take(claim.result(), ended, slots)
 
     def _take(self, claimed: list[StoredJob], ended: list[str], slots: int) -> None:
         """On the loop: run the jobs a claim got, then give back the slots it took."""
         try:
             for job_id in ended:  # of a session or batch that ended before they could start
                 self._hub.notify(job_id)
+            if self._stopping:  # claimed as stop() began: back to the queue, not run here
+                self._unstart(claimed)
+                claimed = []
             for job in claimed:
-                if self._stopping:  # as with a claim that stop() cut off: its lease runs out
-                    continue
                 running = _Running(job, held=self._executor.places_before_start)
                 if job.cancel_requested_at is not None:
                     running.cancel_requested = True
@@ -507,6 +524,25 @@ class Scheduler:
         with self._db.session() as session:
             if JobClaims(session).release_held(job_id, replica_id=self.replica_id):
                 self._signals.queued(session, job_id)  # others may claim it now
+
+    def _claims_settled(self) -> None:
+        """Returns once no claim is in flight (a submit's or the dispatcher's)."""
+        with self._one_claim:
+            pass
+
+    def _unstart(self, claimed: list[StoredJob]) -> None:
+        """Claimed jobs this stopping replica will not run go back to the queue, where they
+        run after its restart or on another replica, rather than end INTERRUPTED unrun."""
+        if not claimed:
+            return
+        try:
+            with self._db.session() as session:
+                for job_id in JobClaims(session).unstart(
+                    [job.id for job in claimed], replica_id=self.replica_id
+                ):
+                    self._signals.queued(session, job_id)  # others may claim it now
+        except Exception:  # the database may be gone too: their leases run out, as before
+            log.exception("could not give claimed jobs back to the queue at stop")
 
     def _cancel_queued(self, job_id: str) -> bool:
         with self._db.session() as session:

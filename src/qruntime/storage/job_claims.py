@@ -171,6 +171,23 @@ class JobClaims:
         )
         return updated.rowcount > 0
 
+    def unstart(self, job_ids: Collection[str], *, replica_id: str) -> list[str]:
+        """Give claimed jobs that no process ran back to the queue (this replica is stopping
+        before it could start them): the ones still RUNNING here."""
+        if not job_ids:
+            return []
+        rows = self._session.execute(
+            update(JOBS)
+            .where(
+                JOBS.c.id.in_(job_ids),
+                JOBS.c.status == _RUNNING,
+                JOBS.c.owner_replica == replica_id,
+            )
+            .values(status=_QUEUED, owner_replica=None, lease_expires_at=None, started_at=None)
+            .returning(JOBS.c.id)
+        )
+        return [row.id for row in rows]
+
     # --- leases -----------------------------------------------------------------------------
 
     def renew(
