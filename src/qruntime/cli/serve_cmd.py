@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import socket
 from pathlib import Path
@@ -121,6 +122,9 @@ def serve(
     _refuse_unusable_executor(settings)
     locks, listener = _claim(settings)
     _configure_logging(log_level)
+    # A crash in native code (Qiskit's or Aer's Rust/C++, sqlite3, psycopg) leaves every
+    # thread's Python stack in the server's log, not only a line in the kernel's.
+    faulthandler.enable()
     try:
         check_database_ready(settings.resolved_database_url)
     except DatabaseNotReadyError as exc:
