@@ -86,9 +86,11 @@ def test_an_outcome_is_stored_once_and_never_changed(database: Database) -> None
     hot = HotPath(database)
     with pytest.raises(ValueError):
         hot.finish("job-1", JobStatus.RUNNING)
-    assert hot.finish("job-1", JobStatus.ERROR, reason=JobReason.PROGRAM_FAILED, error_message="x")
-    assert not hot.finish("job-1", JobStatus.DONE, result='"late"')
-    assert not hot.finish("missing", JobStatus.DONE)
+    failed = JobReason.PROGRAM_FAILED
+    stored = hot.finish("job-1", JobStatus.ERROR, reason=failed, error_message="x")
+    assert stored == 0  # stored (not None), and the job has no interim results
+    assert hot.finish("job-1", JobStatus.DONE, result='"late"') is None
+    assert hot.finish("missing", JobStatus.DONE) is None
     with database.session(readonly=True) as session:
         job = JobRepository(session).get("job-1")
     assert (job.status, job.reason, job.error_message, job.result) == (
@@ -116,7 +118,7 @@ def test_signals_go_with_the_commit_and_only_for_a_change() -> None:
             batch = Signal(SignalKind.INTERIMS, "job-1", "me", "1")
             ended = Signal(SignalKind.CHANGED, "job-1", "me", "DONE")
             hot.add_interims("job-1", [(1, "{}")], batch)
-            assert hot.finish("job-1", JobStatus.DONE, result="1", signal=ended)
-            assert not hot.finish("job-1", JobStatus.DONE, result="2", signal=ended)
+            assert hot.finish("job-1", JobStatus.DONE, result="1", signal=ended) is not None
+            assert hot.finish("job-1", JobStatus.DONE, result="2", signal=ended) is None
             heard = [n.payload for n in conn.notifies(timeout=2, stop_after=3)]
     assert heard == [batch.payload(), ended.payload()]
