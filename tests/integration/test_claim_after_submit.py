@@ -76,6 +76,15 @@ def submit(database: Database, owner: StoredUser, job_id: str) -> None:
         add_job(session, owner, job_id)
 
 
+def submit_and_claim(
+    database: Database, owner: StoredUser, scheduler: Scheduler, job_id: str
+) -> None:
+    """As the server's submit does: the insert, its own claim, else the dispatcher woken."""
+    submit(database, owner, job_id)
+    if not scheduler.claim_after_submit():
+        scheduler.wake()
+
+
 def status(database: Database, job_id: str) -> JobStatus:
     with database.session(readonly=True) as session:
         job = JobRepository(session).get(job_id)
@@ -126,13 +135,12 @@ async def test_submits_and_the_dispatcher_together_never_pass_the_slots(
     owner = make_user(database)
     executor = Gate()
     async with scheduler_on(database, executor, slots=3) as scheduler:
-
-        def submitted(job_id: str) -> None:
-            submit(database, owner, job_id)
-            if not scheduler.claim_after_submit():
-                scheduler.wake()
-
-        await asyncio.gather(*(asyncio.to_thread(submitted, f"j-{n}") for n in range(10)))
+        await asyncio.gather(
+            *(
+                asyncio.to_thread(submit_and_claim, database, owner, scheduler, f"j-{n}")
+                for n in range(10)
+            )
+        )
         for _ in range(5):  # the dispatcher scans as well, beside the submits' claims
             scheduler.wake()
             await asyncio.sleep(0.02)
@@ -171,14 +179,13 @@ async def test_a_job_submitted_while_another_submit_claims_starts_without_the_id
 
         scheduler._claim = slow_claim  # type: ignore[method-assign]
 
-        def submitted(job_id: str) -> None:
-            submit(database, owner, job_id)
-            if not scheduler.claim_after_submit():
-                scheduler.wake()
-
-        a = asyncio.ensure_future(asyncio.to_thread(submitted, "j-a"))
+        a = asyncio.ensure_future(
+            asyncio.to_thread(submit_and_claim, database, owner, scheduler, "j-a")
+        )
         assert await asyncio.to_thread(in_claim.wait, 5)
-        await asyncio.to_thread(submitted, "j-b")  # no free slot now: it wakes the dispatcher
+        await asyncio.to_thread(
+            submit_and_claim, database, owner, scheduler, "j-b"
+        )  # no free slot now: it wakes the dispatcher
         await asyncio.sleep(0.2)  # the dispatcher looked (nothing free) and sleeps again
         release.set()
         await a
@@ -222,12 +229,9 @@ async def test_a_job_claimed_as_the_server_stops_goes_back_to_the_queue(
 
     scheduler._claim = slow_claim  # type: ignore[method-assign]
 
-    def submitted() -> None:
-        submit(database, owner, "j-a")
-        if not scheduler.claim_after_submit():
-            scheduler.wake()
-
-    a = asyncio.ensure_future(asyncio.to_thread(submitted))
+    a = asyncio.ensure_future(
+        asyncio.to_thread(submit_and_claim, database, owner, scheduler, "j-a")
+    )
     assert await asyncio.to_thread(in_claim.wait, 5)
     await scheduler.stop()
     release.set()
