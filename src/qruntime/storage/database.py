@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,10 +10,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Connection, create_engine, event, exc, text
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -21,6 +22,8 @@ _MIGRATE_LOCK_KEY = 0x71_72_75_6E  # "qrun"
 
 #: Execution option that marks a session's connection as read-only (see ``Database.session``).
 _READONLY = "qruntime_readonly"
+#: Set while a checkout skips the liveness ping (``Database.raw_connection(ping=False)``).
+_UNPINGED = threading.local()
 
 SQLITE_PRAGMAS = (
     # busy_timeout first: switching to WAL itself may have to wait for another connection.
@@ -50,8 +53,9 @@ class Database:
                 url, echo=echo, memory=parsed.database in (None, "", ":memory:")
             )
         else:
-            self.engine = create_engine(url, echo=echo, pool_pre_ping=True)
+            self.engine = create_engine(url, echo=echo)
             event.listen(self.engine, "begin", _pg_begin)
+            event.listen(self.engine, "checkout", _pinger(self.engine.dialect))
         self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._readonly_sessions = sessionmaker(
             bind=self.engine.execution_options(**{_READONLY: True}), expire_on_commit=False
@@ -70,6 +74,18 @@ class Database:
         factory = self._readonly_sessions if readonly else self._sessions
         with factory() as session, session.begin():
             yield session
+
+    def raw_connection(self, *, ping: bool = True) -> PoolProxiedConnection:
+        """A pooled DB-API connection. On PostgreSQL a checkout first makes sure it is alive (a
+        round trip, as ``pool_pre_ping`` does); ``ping=False`` skips that, for a caller that
+        finds a dead connection by its own first round trip and tries again."""
+        if ping:
+            return self.engine.raw_connection()
+        _UNPINGED.active = True
+        try:
+            return self.engine.raw_connection()
+        finally:
+            _UNPINGED.active = False
 
     def migrate(self) -> None:
         """Upgrade the schema to the newest revision; a no-op when it is already there."""
@@ -155,6 +171,23 @@ def _sqlite_begin(connection: Connection) -> None:
     readonly = bool(connection.get_execution_options().get(_READONLY))
     connection.exec_driver_sql(f"PRAGMA query_only = {int(readonly)}")
     connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def _pinger(dialect: Dialect) -> Any:
+    """``pool_pre_ping`` as a checkout event, so that a checkout may skip it: a dead
+    connection invalidates the pool's older ones, and the checkout reconnects."""
+
+    def ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if getattr(_UNPINGED, "active", False):
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.InvalidatePoolError() from error
+            raise
+
+    return ping
 
 
 def _pg_begin(connection: Connection) -> None:

@@ -28,7 +28,7 @@ class PlainSQL:
     """Transactions on the plain DB-API connection of ``db``'s pool."""
 
     def __init__(self, db: Database):
-        self._engine = db.engine
+        self._db = db
         self.dialect = db.engine.dialect
         self.sqlite = self.dialect.name == "sqlite"
         self.integrity_error: type[Exception] = self.dialect.dbapi.IntegrityError  # type: ignore[union-attr]
@@ -62,9 +62,9 @@ class PlainSQL:
         return self._in_transaction(lambda cursor: work(Transaction(self, cursor)), write=True)
 
     def read(self, statements: Sequence[Statement]) -> list[list[tuple]]:
-        """Each statement's rows, read in order: on PostgreSQL in one transaction (READ
-        COMMITTED: each statement sees what was committed before it), on SQLite each on its
-        own (autocommit, as fast as it gets; a reader never takes the write lock)."""
+        """Each statement's rows, read in order, each statement on its own (autocommit: it sees
+        what was committed before it, as in a READ COMMITTED transaction; on SQLite a reader
+        never takes the write lock)."""
 
         def run(cursor: Any) -> list[list[tuple]]:
             return [self._fetch(cursor, sql, parameters) for sql, parameters in statements]
@@ -89,29 +89,74 @@ class PlainSQL:
 
     def _in_transaction(self, work: Callable[[Any], T], *, write: bool) -> T:
         """``work`` on a cursor of a pooled connection: committed when it returns, rolled back
-        if it raises; the connection goes back to the pool either way."""
-        connection = self._engine.raw_connection()
+        if it raises; the connection goes back to the pool either way.
+
+        On PostgreSQL the checkout skips the pool's ping (a round trip per transaction): a
+        connection that the first round trip finds dead, before anything was done, is dropped
+        and the work runs again on a pinged checkout, which reconnects as any checkout does.
+        """
+        if self.sqlite:
+            return self._on(self._db.raw_connection(), work, write=write, retry=False)
+        try:
+            return self._on(self._db.raw_connection(ping=False), work, write=write, retry=True)
+        except _DeadConnection:
+            return self._on(self._db.raw_connection(), work, write=write, retry=False)
+
+    def _on(self, connection: Any, work: Callable[[Any], T], *, write: bool, retry: bool) -> T:
         try:
             cursor = connection.cursor()
             try:
-                self._begin(cursor, write=write)
-                done = work(cursor)
-                self._end(connection, commit=True)
-                return done
-            except BaseException:
-                self._end(connection, commit=False)
-                raise
+                try:
+                    self._begin(connection, cursor, write=write)
+                except Exception as error:
+                    self._if_dead(connection, error, retry=retry)
+                    raise
+                try:
+                    done = work(cursor)
+                    self._end(connection, commit=True)
+                    return done
+                except BaseException as error:
+                    # A read did nothing, so it may run again; a write's BEGIN went through.
+                    self._if_dead(connection, error, retry=retry and not write)
+                    self._end(connection, commit=False)
+                    raise
             finally:
                 cursor.close()
         finally:
-            connection.close()  # back to the pool
+            self._release(connection)
 
-    def _begin(self, cursor: Any, *, write: bool) -> None:
-        # As Database.session does (see _sqlite_begin): a writer takes the write lock at once,
-        # so it queues on busy_timeout. PostgreSQL begins implicitly.
-        if self.sqlite and write:
-            self._execute(cursor, "PRAGMA query_only = 0")  # a reader's session may have set it
-            self._execute(cursor, "BEGIN IMMEDIATE")
+    def _if_dead(self, connection: Any, error: BaseException, *, retry: bool) -> None:
+        """A dead PostgreSQL connection leaves the pool; :class:`_DeadConnection` if the work
+        may run again on another, else ``error`` as it is."""
+        dbapi = connection.dbapi_connection
+        if self.sqlite or dbapi is None or not dbapi.closed:
+            return
+        connection.invalidate(error)
+        if retry:
+            raise _DeadConnection() from error
+        raise error
+
+    def _begin(self, connection: Any, cursor: Any, *, write: bool) -> None:
+        if self.sqlite:
+            # As Database.session does (see _sqlite_begin): a writer takes the write lock at
+            # once, so it queues on busy_timeout.
+            if write:
+                self._execute(cursor, "PRAGMA query_only = 0")  # a reader's may have set it
+                self._execute(cursor, "BEGIN IMMEDIATE")
+            return
+        # Reads each statement on its own (under READ COMMITTED each statement of a transaction
+        # sees what was committed before it anyway): no BEGIN and COMMIT round trips. A write
+        # sends its BEGIN itself, the first round trip, where a dead connection shows.
+        connection.dbapi_connection.autocommit = True
+        if write:
+            cursor.execute("BEGIN")
+
+    def _release(self, connection: Any) -> None:
+        """Back to the pool as it came (the ORM's sessions expect psycopg's own BEGIN)."""
+        dbapi = connection.dbapi_connection
+        if not self.sqlite and dbapi is not None and not dbapi.closed:
+            dbapi.autocommit = False
+        connection.close()
 
     def _end(self, connection: Any, *, commit: bool) -> None:
         """Every transaction ends here (benchmarks count them)."""
@@ -138,6 +183,10 @@ class PlainSQL:
             text = sql if self.sqlite else _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
             self._texts[sql] = text
         return text
+
+
+class _DeadConnection(Exception):
+    """The checkout's connection was found dead before anything was done on it."""
 
 
 class Transaction:
