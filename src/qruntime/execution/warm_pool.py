@@ -40,6 +40,10 @@ class WarmPoolConfig:
     preload: tuple[str, ...] = DEFAULT_PRELOAD
     #: How long the zygote may take to import everything before jobs start the plain way.
     start_timeout: float = 120.0
+    #: While an idle worker is left, the fork of the one a job took waits this long: a trivial
+    #: job is over by then, so the fork and the sandbox set-up of its successor no longer
+    #: compete with that job's start and end for the cores (docs/performance.md).
+    refill_delay: float = 0.05
 
 
 class WorkerProcess(Protocol):
@@ -66,12 +70,15 @@ class WarmPool(Generic[W]):
         size: int,
         fork: Callable[[], Awaitable[W]],
         discard: Callable[[W], Awaitable[None]],
+        refill_delay: float = 0.0,
     ):
         self.size = size
         self._fork = fork
         self._discard = discard
+        self._refill_delay = refill_delay
         self._idle: collections.deque[W] = collections.deque()
         self._refill_task: asyncio.Task[None] | None = None
+        self._deferred: asyncio.TimerHandle | None = None
         self._closed = False
 
     def idle_pids(self) -> list[int]:
@@ -79,9 +86,23 @@ class WarmPool(Generic[W]):
 
     def refill(self) -> None:
         """Fork in the background until ``size`` workers wait (no-op while that is under way)."""
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
         if self._closed or (self._refill_task is not None and not self._refill_task.done()):
             return
+        if len(self._idle) >= self.size:
+            return
         self._refill_task = asyncio.get_running_loop().create_task(self._refill())
+
+    def _refill_soon(self) -> None:
+        """Refill now when no idle worker is left, else after ``refill_delay``."""
+        if self._idle and self._refill_delay > 0:
+            if self._deferred is None and not self._closed:
+                loop = asyncio.get_running_loop()
+                self._deferred = loop.call_later(self._refill_delay, self.refill)
+            return
+        self.refill()
 
     async def take(self) -> W | None:
         """An idle worker, or None when none is ready (the caller forks or spawns one)."""
@@ -92,11 +113,13 @@ class WarmPool(Generic[W]):
                 worker = candidate
             else:  # it died waiting (killed by someone, or its zygote went away)
                 await self._discard(candidate)
-        self.refill()
+        self._refill_soon()
         return worker
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._deferred is not None:
+            self._deferred.cancel()
         if self._refill_task is not None:
             self._refill_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -126,7 +126,9 @@ class WorkerSupply:
                     self._zygote_retry_at = loop.time() + ZYGOTE_RETRY_SECONDS
                     return None
             if self._pool is None:
-                self._pool = WarmPool(config.size, self._fork_worker, self.discard)
+                self._pool = WarmPool(
+                    config.size, self._fork_worker, self.discard, config.refill_delay
+                )
                 self._pool_loop = loop
         self._pool.refill()
         return self._pool
