@@ -53,7 +53,8 @@ _USAGE = (
 )
 #: Told the owner's queued jobs and stored bytes; raises to refuse the job.
 Admission = Callable[[int, int], None]
-_NOTIFY = "SELECT pg_notify(:channel, :payload)"
+_SIGNAL = "pg_notify(:channel, :payload)"
+_NOTIFY = f"SELECT {_SIGNAL}"
 
 
 class HotPath:
@@ -81,7 +82,7 @@ class HotPath:
         def admitted(found: list[list[tuple]]) -> list[Statement]:
             queued, job_bytes, program_bytes = found[-1][0]
             admit(int(queued), int(job_bytes) + int(program_bytes))
-            return [(insert, stored), *self._notify(signal)]
+            return self._with_signal([(insert, stored)], signal)
 
         try:
             self._sql.write_after(reads, admitted)
@@ -116,7 +117,7 @@ class HotPath:
             "size": sum(len(data) for _, data in items),
         }
         try:
-            self._sql.write([*inserts, (_COUNT_INTERIMS, count), *self._notify(signal)])
+            self._sql.write(self._with_signal([*inserts, (_COUNT_INTERIMS, count)], signal, fold=2))
         except self._sql.integrity_error as exc:
             if not self._exists(job_id):
                 raise NotFoundError("job", job_id) from exc
@@ -152,21 +153,38 @@ class HotPath:
             "queued": JobStatus.QUEUED.value,
             "running": JobStatus.RUNNING.value,
         }
-        then = self._notify(signal)
+        if not self._sql.sqlite:  # the outcome, its count and its signal: one round trip
+            ended = f"{_FINISH} RETURNING interim_count"
+            if signal is not None:
+                ended = f"WITH ended AS ({ended}) SELECT interim_count, {_SIGNAL} FROM ended"
+                values |= {"channel": CHANNEL, "payload": signal.payload()}
+            rows = self._sql.transaction(lambda tx: tx.fetch(ended, values))
+            return int(rows[0][0]) if rows else None
 
-        def ended(tx: Transaction) -> int | None:
+        def ended_here(tx: Transaction) -> int | None:
             if tx.execute(_FINISH, values) == 0:
                 return None
-            for sql, parameters in then:
-                tx.execute(sql, parameters)
             return int(tx.fetch(_INTERIM_COUNT, {"job_id": job_id})[0][0])
 
-        return self._sql.transaction(ended)
+        return self._sql.transaction(ended_here)
 
-    def _notify(self, signal: Signal | None) -> list[Statement]:
-        if signal is None or self._sql.sqlite:
-            return []
-        return [(_NOTIFY, {"channel": CHANNEL, "payload": signal.payload()})]
+    def _with_signal(
+        self, writes: list[Statement], signal: Signal | None, *, fold: int = 1
+    ) -> list[Statement]:
+        """``writes``, then ``signal``'s NOTIFY (PostgreSQL; SQLite has no other replicas).
+        There the last ``fold`` writes and the NOTIFY go as one statement, a round trip each
+        fewer: a data-modifying WITH runs to completion whether its rows are read or not. The
+        folded writes' parameters share one namespace (a name they share has one value)."""
+        if self._sql.sqlite:
+            return writes
+        kept, folded = writes[:-fold], writes[-fold:]
+        tail, values = "SELECT 1", dict[str, Any]()
+        if signal is not None:
+            tail, values = _NOTIFY, {"channel": CHANNEL, "payload": signal.payload()}
+        parts = ", ".join(f"w{n} AS ({sql})" for n, (sql, _) in enumerate(folded))
+        for _, parameters in folded:
+            values |= parameters
+        return [*kept, (f"WITH {parts} {tail}", values)]
 
     def _exists(self, job_id: str) -> bool:
         return bool(self._sql.read([(_EXISTS, {"job_id": job_id})])[0])

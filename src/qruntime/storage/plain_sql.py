@@ -14,6 +14,7 @@ from collections import namedtuple
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Column, Float
 
 from qruntime.storage.database import Database
@@ -32,7 +33,7 @@ class PlainSQL:
         self.dialect = db.engine.dialect
         self.sqlite = self.dialect.name == "sqlite"
         self.integrity_error: type[Exception] = self.dialect.dbapi.IntegrityError  # type: ignore[union-attr]
-        self._texts: dict[str, str] = {}
+        self._texts: dict[str, tuple[str, list[str] | None]] = {}
 
     def write(self, statements: Sequence[Statement], *, then: Sequence[Statement] = ()) -> int:
         """Run ``statements``, then ``then`` only if the first changed a row; commit.
@@ -104,7 +105,7 @@ class PlainSQL:
 
     def _on(self, connection: Any, work: Callable[[Any], T], *, write: bool, retry: bool) -> T:
         try:
-            cursor = connection.cursor()
+            cursor = self._cursor(connection)
             try:
                 try:
                     self._begin(connection, cursor, write=write)
@@ -167,22 +168,47 @@ class PlainSQL:
 
     def _execute(self, cursor: Any, sql: str, parameters: Any = ()) -> None:
         """Every statement goes through here (benchmarks count them)."""
-        if isinstance(parameters, list):
-            cursor.executemany(self._text(sql), parameters)
+        many = isinstance(parameters, list)
+        text, names = self._text(sql)
+        if names is not None:  # PostgreSQL: the values in their placeholders' order
+            parameters = (
+                [_ordered(p, names) for p in parameters] if many else _ordered(parameters, names)
+            )
+        if many:
+            cursor.executemany(text, parameters)
         else:
-            cursor.execute(self._text(sql), parameters)
+            cursor.execute(text, parameters)
 
     def _fetch(self, cursor: Any, sql: str, parameters: Any) -> list[tuple]:
         self._execute(cursor, sql, parameters)
         return cursor.fetchall()
 
-    def _text(self, sql: str) -> str:
-        """sqlite3 takes ``:name`` as it is; psycopg wants ``%(name)s``."""
-        text = self._texts.get(sql)
-        if text is None:
-            text = sql if self.sqlite else _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
-            self._texts[sql] = text
-        return text
+    def _text(self, sql: str) -> tuple[str, list[str] | None]:
+        """sqlite3 takes ``:name`` as it is. For psycopg each name becomes PostgreSQL's own
+        ``$n`` (a raw cursor's): psycopg would parse ``%(name)s`` out of the text again at
+        every call of a statement over 50 parameters or 4 KiB (an interim batch's insert)."""
+        found = self._texts.get(sql)
+        if found is None:
+            if self.sqlite:
+                found = (sql, None)
+            else:
+                names: dict[str, str] = {}
+
+                def placeholder(match: re.Match[str]) -> str:
+                    return names.setdefault(match.group(1), f"${len(names) + 1}")
+
+                found = (_NAMED.sub(placeholder, sql), list(names))
+            self._texts[sql] = found
+        return found
+
+    def _cursor(self, connection: Any) -> Any:
+        return (
+            connection.cursor() if self.sqlite else psycopg.RawCursor(connection.dbapi_connection)
+        )
+
+
+def _ordered(parameters: Any, names: list[str]) -> tuple | None:
+    return tuple(parameters[name] for name in names) if names else None
 
 
 class _DeadConnection(Exception):
