@@ -1,7 +1,8 @@
 """``qruntime serve`` in this process, counting every SQL statement and transaction it runs.
 
 The counts go to ``$QRUNTIME_BENCH_COUNTS`` (JSON) whenever the process gets SIGUSR1, so a
-benchmark can read them before and after a phase (``statements.py``).
+benchmark can read them before and after a phase (``statements.py``); ``threads`` names each
+live thread by its native id (``throughput_cpu.py`` groups the server's CPU by pool).
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ def _count_loop() -> None:
 
 def _dump(_signum: int, _frame: object) -> None:
     with _LOCK:
-        text = json.dumps(dict(COUNTS))
+        counts: dict[str, object] = dict(COUNTS)
+    counts["threads"] = {str(t.native_id): t.name for t in threading.enumerate()}
+    text = json.dumps(counts)
     path = os.environ["QRUNTIME_BENCH_COUNTS"]
     with open(path + ".tmp", "w") as out:
         out.write(text)
