@@ -32,6 +32,8 @@ class CpuSample:
     zygote: float = 0.0
     workers: float = 0.0  # reaped by the zygote
     kernel_threads: float = 0.0  # every kernel thread of the machine
+    #: Of the above, the seconds spent in the kernel on the process's behalf (system time).
+    system: dict[str, float] = field(default_factory=dict)
 
 
 def _stat(path: str) -> list[str]:
@@ -39,15 +41,17 @@ def _stat(path: str) -> list[str]:
         return stat.read().rsplit(")", 1)[1].split()
 
 
-def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds so far of each live thread of ``pid``, by thread id."""
+def thread_cpu(pid: int, *, system_only: bool = False) -> dict[str, float]:
+    """CPU seconds so far of each live thread of ``pid``, by thread id (``system_only``: the
+    part spent in the kernel)."""
     threads = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             fields = _stat(f"/proc/{pid}/task/{tid}/stat")
         except OSError:  # the thread ended meanwhile
             continue
-        threads[tid] = (int(fields[11]) + int(fields[12])) / TICK
+        user = 0 if system_only else int(fields[11])
+        threads[tid] = (user + int(fields[12])) / TICK
     return threads
 
 
@@ -70,18 +74,28 @@ def sample(server: BenchServer, zygote: int) -> CpuSample:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     threads = thread_cpu(server.pid)
     zygote_fields = _stat(f"/proc/{zygote}/stat")
+    system = {
+        "server": sum(thread_cpu(server.pid, system_only=True).values()),
+        "zygote": int(zygote_fields[12]) / TICK,
+        "workers": int(zygote_fields[14]) / TICK,
+        "client (SDK)": usage.ru_stime,
+    }
     return CpuSample(
         client=usage.ru_utime + usage.ru_stime,
         server_threads=threads,
         zygote=(int(zygote_fields[11]) + int(zygote_fields[12])) / TICK,
         workers=(int(zygote_fields[13]) + int(zygote_fields[14])) / TICK,
         kernel_threads=kernel_thread_cpu(),
+        system=system,
     )
 
 
 @contextmanager
-def cpu_per_job(server: BenchServer, count: int) -> Iterator[dict[str, float]]:
-    """Fills the yielded dict with milliseconds of CPU per job once the block ends."""
+def cpu_per_job(
+    server: BenchServer, count: int, kernel: dict[str, float] | None = None
+) -> Iterator[dict[str, float]]:
+    """Fills the yielded dict with milliseconds of CPU per job once the block ends, and
+    ``kernel`` with the part of it spent in the kernel, by process."""
     zygote = zygote_pid(server)
     if zygote is None:
         raise RuntimeError("the server has no zygote")
@@ -100,6 +114,9 @@ def cpu_per_job(server: BenchServer, count: int) -> Iterator[dict[str, float]]:
     per_job["workers"] = (after.workers - before.workers) * ms
     per_job["client (SDK)"] = (after.client - before.client) * ms
     per_job["kernel threads (machine-wide)"] = (after.kernel_threads - before.kernel_threads) * ms
+    if kernel is not None:
+        for name, seconds in after.system.items():
+            kernel[name] = (seconds - before.system.get(name, 0.0)) * ms
 
 
 def run(server: BenchServer, count: int, label: str = "") -> list[Row]:
@@ -108,7 +125,8 @@ def run(server: BenchServer, count: int, label: str = "") -> list[Row]:
     program = service.upload_program(TRIVIAL_PROGRAM, metadata("cpu-budget"))
     wait_for_warm_pool(server, 2)
     started = time.perf_counter()
-    with cpu_per_job(server, count) as per_job:
+    kernel: dict[str, float] = {}
+    with cpu_per_job(server, count, kernel) as per_job:
         for n in range(count):
             job = service.run(program, {"n": n}, options={"backend_name": "aer_simulator"})
             if job.result(timeout=60) != n:
@@ -120,6 +138,7 @@ def run(server: BenchServer, count: int, label: str = "") -> list[Row]:
     cores = os.cpu_count() or 1
     return [
         Row("CPU per trivial job", f"{prefix}{count} jobs in turn, ms of CPU by process", parts),
+        kernel_row(per_job, kernel, prefix),
         Row(
             "CPU per trivial job",
             f"{prefix}all processes together; the jobs/s that {cores} cores allow",
@@ -127,3 +146,21 @@ def run(server: BenchServer, count: int, label: str = "") -> list[Row]:
             "≤ 20 ms, ≥ 100 jobs/s",
         ),
     ]
+
+
+def kernel_row(per_job: dict[str, float], kernel: dict[str, float], prefix: str = "") -> Row:
+    """How much of each process's CPU per job the kernel spent (system time): work that no
+    change to qruntime's Python code removes, only fewer of the system calls and page faults
+    that cause it (fork, mounts, namespaces, exit, copy-on-write)."""
+    server = per_job["server event loop"] + per_job["server other threads"]
+    of = {"server": server, **{name: per_job[name] for name in kernel if name != "server"}}
+    threads = per_job["kernel threads (machine-wide)"]
+    parts = ", ".join(f"{name} {kernel[name]:.1f} of {of[name]:.1f}" for name in kernel)
+    in_kernel = sum(kernel.values()) + threads
+    total = sum(per_job.values())
+    return Row(
+        "CPU per trivial job",
+        f"{prefix}of that, in the kernel (system time and kernel threads), ms by process",
+        f"{parts}, kernel threads {threads:.1f}: {in_kernel:.1f} of {total:.1f} ms "
+        f"({in_kernel / total:.0%})",
+    )
