@@ -129,3 +129,30 @@ def run_threads(count: int, work: Callable[[int], object]) -> list[object]:
 
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(start, range(count)))
+
+
+@contextmanager
+def round_trips() -> Iterator[list[str]]:
+    """The first word of each statement and commit psycopg sends on a plain (raw) cursor or
+    its connection while the block runs."""
+    import psycopg
+
+    sent: list[str] = []
+    execute, commit = psycopg.RawCursor.execute, psycopg.Connection.commit
+
+    def counted_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query).split(None, 1)[0].upper())
+        return execute(self, query, *args, **kwargs)
+
+    def counted_commit(self: Any) -> None:
+        if self.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            sent.append("COMMIT")
+        commit(self)
+
+    psycopg.RawCursor.execute = counted_execute  # type: ignore[method-assign]
+    psycopg.Connection.commit = counted_commit  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        psycopg.RawCursor.execute = execute  # type: ignore[method-assign]
+        psycopg.Connection.commit = commit  # type: ignore[method-assign]

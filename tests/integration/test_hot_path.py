@@ -10,7 +10,15 @@ import psycopg
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from storage_support import BACKENDS, add_job, assert_utc, fresh_database, make_user, start_job
+from storage_support import (
+    BACKENDS,
+    add_job,
+    assert_utc,
+    fresh_database,
+    make_user,
+    round_trips,
+    start_job,
+)
 
 from qruntime.domain.errors import DuplicateError, NotFoundError
 from qruntime.domain.job import JobReason, JobStatus
@@ -122,3 +130,20 @@ def test_signals_go_with_the_commit_and_only_for_a_change() -> None:
             assert hot.finish("job-1", JobStatus.DONE, result="2", signal=ended) is None
             heard = [n.payload for n in conn.notifies(timeout=2, stop_after=3)]
     assert heard == [batch.payload(), ended.payload()]
+
+
+def test_an_outcome_on_postgresql_is_one_round_trip() -> None:
+    """The outcome, its count and its signal in one statement on its own: no BEGIN, no
+    COMMIT (autocommit); it is stored and heard all the same."""
+    with fresh_database("postgresql", Path()) as database:
+        alice = make_user(database)
+        with database.session() as session:
+            add_job(session, alice, "job-1")
+        hot = HotPath(database)
+        ended = Signal(SignalKind.CHANGED, "job-1", "me", "DONE")
+        with round_trips() as sent:
+            assert hot.finish("job-1", JobStatus.DONE, result="1", signal=ended) == 0
+        assert sent == ["WITH"]
+        with database.session(readonly=True) as session:
+            job = JobRepository(session).get("job-1")
+        assert job is not None and job.status is JobStatus.DONE and job.result == "1"

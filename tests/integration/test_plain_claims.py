@@ -13,7 +13,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from storage_support import BACKENDS, add_job, fresh_database, make_user, run_threads
+from storage_support import (
+    BACKENDS,
+    add_job,
+    fresh_database,
+    make_user,
+    round_trips,
+    run_threads,
+)
 
 from qruntime.domain.job import JobStatus
 from qruntime.service.claims import claim_jobs, claim_plain
@@ -252,6 +259,17 @@ async def test_each_claimed_job_signals_that_it_runs(postgres: Database) -> None
     finally:
         task.cancel()
         await listener.aclose()
+
+
+def test_a_claim_on_postgresql_starts_reads_and_signals_its_jobs_in_one_statement(
+    postgres: Database,
+) -> None:
+    ids = queue_jobs(postgres, "alice", 2)
+    with round_trips() as sent:
+        assert claimed_ids(postgres, "r-1", 2) == ids
+    # BEGIN, the queue's heads, the owners' running jobs, the picks locked, then one WITH
+    assert sent == ["BEGIN", "SELECT", "SELECT", "SELECT", "WITH", "COMMIT"]
+    assert {job(postgres, j).owner_replica for j in ids} == {"r-1"}
 
 
 def test_a_lease_that_ran_out_frees_a_held_job_for_the_plain_claim(database: Database) -> None:

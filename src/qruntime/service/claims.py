@@ -28,7 +28,7 @@ from qruntime.storage.clock import database_now
 from qruntime.storage.job_claims import JobClaims, QueuedJob
 from qruntime.storage.job_groups import JobGroupRepository
 from qruntime.storage.plain_claims import ClaimTransaction
-from qruntime.storage.signals import Signal, SignalKind, Signals
+from qruntime.storage.signals import Signals
 
 #: Rounds of picking again when another replica holds what was picked.
 LOCK_ROUNDS = 3
@@ -109,10 +109,9 @@ def claim_plain(
     running = claims.running_per_owner({job.owner_id for job in heads})
     picked = _pick(claims, heads, running, slots, fair_share, max_running_per_user, None)
     ids = [job.id for job in picked]
-    started = claims.start(ids, replica_id=replica_id, lease_seconds=lease_seconds)
-    for job in started:
-        claims.send(Signal(SignalKind.CHANGED, job.id, signals.sender, JobStatus.RUNNING.value))
-    return started
+    return claims.start(
+        ids, replica_id=replica_id, lease_seconds=lease_seconds, signal_sender=signals.sender
+    )
 
 
 def start_held(

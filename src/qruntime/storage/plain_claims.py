@@ -23,7 +23,7 @@ from qruntime.storage.job_claims import QueuedJob
 from qruntime.storage.models import JOBS, utcnow
 from qruntime.storage.plain_sql import PlainSQL, RowReader, Transaction, bind_processor
 from qruntime.storage.records import StoredJob
-from qruntime.storage.signals import CHANNEL, Signal
+from qruntime.storage.signals import CHANNEL, Signal, SignalKind
 
 T = TypeVar("T")
 
@@ -60,7 +60,12 @@ _START = (
     "UPDATE jobs SET status = :running, started_at = :started_at, owner_replica = :replica, "
     "lease_expires_at = {until} WHERE id IN ({ids}) AND status = :queued RETURNING id"
 )
-_NOTIFY = "SELECT pg_notify(:channel, :payload)"
+#: PostgreSQL: the start, the started jobs' rows and each one's signal in one round trip.
+_START_AND_READ = (
+    "WITH started AS ({start}) SELECT {columns}, users.name AS owner_name{signal} FROM started "
+    "JOIN users ON users.id = started.owner_id ORDER BY started.created_at, started.id"
+)
+_SIGNAL_EACH = ", pg_notify(:channel, :head || started.id || :tail)"
 
 
 class PlainClaims:
@@ -77,6 +82,7 @@ class PlainClaims:
             "JOIN users ON users.id = jobs.owner_id WHERE jobs.id IN ({ids}) "
             "ORDER BY jobs.created_at, jobs.id"
         )
+        self.started_columns = ", ".join(f"started.{column.name}" for column in JOBS.columns)
 
     def transaction(self, work: Callable[[ClaimTransaction], T]) -> T:
         """Run ``work`` in one transaction, committed when it returns."""
@@ -135,10 +141,16 @@ class ClaimTransaction:
             self._tx.fetch(_LOCK_OWNERS.replace("{owners}", owners), values)
 
     def start(
-        self, job_ids: Sequence[str], *, replica_id: str, lease_seconds: float
+        self,
+        job_ids: Sequence[str],
+        *,
+        replica_id: str,
+        lease_seconds: float,
+        signal_sender: str | None = None,
     ) -> list[StoredJob]:
         """Mark queued jobs RUNNING on ``replica_id`` with a lease from now; those no longer
-        queued are left out."""
+        queued are left out. With ``signal_sender`` each started job's RUNNING signal goes
+        with the commit (PostgreSQL, in the same statement; SQLite has no other replicas)."""
         if not job_ids:
             return []
         ids, values = _listed("id", list(job_ids))
@@ -150,6 +162,8 @@ class ClaimTransaction:
         sql = _START.replace("{until}", until).replace("{ids}", ids)
         values |= self._values(queued=True, running=True) | lease
         values |= {"replica": replica_id, "started_at": self._claims.start_time(utcnow())}
+        if not self._sqlite:
+            return self._start_and_read(sql, values, signal_sender)
         started = [row[0] for row in self._tx.fetch(sql, values)]
         if not started:
             return []
@@ -157,10 +171,26 @@ class ClaimTransaction:
         rows = self._tx.fetch(self._claims.select_jobs.replace("{ids}", ids), values)
         return [StoredJob.from_row(row) for row in self._claims.jobs.rows(rows)]
 
-    def send(self, signal: Signal) -> None:
-        """Delivered when the transaction commits (PostgreSQL; SQLite has no other replicas)."""
-        if not self._sqlite:
-            self._tx.fetch(_NOTIFY, {"channel": CHANNEL, "payload": signal.payload()})
+    def _start_and_read(
+        self, start: str, values: dict[str, object], signal_sender: str | None
+    ) -> list[StoredJob]:
+        """PostgreSQL: the start, the started rows and their signals as one statement (a
+        data-modifying WITH), where they were three round trips."""
+        signal = ""
+        if signal_sender is not None:
+            signal = _SIGNAL_EACH
+            head, tail = Signal.around_job_id(
+                SignalKind.CHANGED, signal_sender, JobStatus.RUNNING.value
+            )
+            values |= {"channel": CHANNEL, "head": head, "tail": tail}
+        every_column = start.removesuffix("RETURNING id") + "RETURNING *"
+        sql = _START_AND_READ.format(
+            start=every_column, columns=self._claims.started_columns, signal=signal
+        )
+        rows = self._tx.fetch(sql, values)
+        if signal:
+            rows = [row[:-1] for row in rows]
+        return [StoredJob.from_row(row) for row in self._claims.jobs.rows(rows)]
 
     def _timed(self, sql: str) -> str:
         return sql.replace("{now}", ":now" if self._sqlite else "now()")

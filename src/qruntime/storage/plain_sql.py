@@ -62,6 +62,19 @@ class PlainSQL:
         when it returns, rolled back if it raises."""
         return self._in_transaction(lambda cursor: work(Transaction(self, cursor)), write=True)
 
+    def write_alone(self, sql: str, parameters: Any) -> list[tuple]:
+        """One writing statement, its rows. On PostgreSQL it runs on its own (autocommit: one
+        round trip, no BEGIN and COMMIT); a connection found dead under it runs it again on
+        another, so only for a statement whose second run changes nothing (a conditional
+        UPDATE). SQLite runs it in a transaction of its own."""
+        if self.sqlite:
+            return self.transaction(lambda tx: tx.fetch(sql, parameters))
+
+        def alone(cursor: Any) -> list[tuple]:
+            return self._fetch(cursor, sql, parameters)
+
+        return self._in_transaction(alone, write=False)
+
     def read(self, statements: Sequence[Statement]) -> list[list[tuple]]:
         """Each statement's rows, read in order, each statement on its own (autocommit: it sees
         what was committed before it, as in a READ COMMITTED transaction; on SQLite a reader

@@ -49,6 +49,12 @@ class Signal:
     def payload(self) -> str:
         return f"{self.kind.value}:{self.sender}:{self.job_id}:{self.detail}"
 
+    @staticmethod
+    def around_job_id(kind: SignalKind, sender: str, detail: str = "") -> tuple[str, str]:
+        """The payload's text before and after the job id, for SQL that sends one such signal
+        per row it changes (``head || id || tail``)."""
+        return f"{kind.value}:{sender}:", f":{detail}"
+
     @classmethod
     def parse(cls, payload: str) -> Signal | None:
         """None for anything this version does not understand (a newer replica's signal)."""
