@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 from storage_support import add_job, fresh_database, make_user, start_job
 
 from qruntime.domain.errors import DuplicateError
 from qruntime.domain.events import CancelledEvent, InterimEvent, LogEvent, ResultEvent
 from qruntime.domain.job import JobReason, JobStatus
+from qruntime.service import job_recorder
 from qruntime.service.job_end import JobEnd
 from qruntime.service.job_recorder import JobRecorder
 from qruntime.service.log_buffer import LOG_FLUSH_SECONDS
@@ -130,3 +134,52 @@ async def test_output_over_the_cap_keeps_the_newest_bytes(database: Database) ->
         recorder.record_log(job_id, LogEvent(f"line{n}"))
     await recorder.close(job_id)
     assert logs(database, job_id) == ["line8", "line9"]
+
+
+def _no_thread(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("the outcome went to a worker thread")
+
+
+async def test_a_small_outcome_on_a_sqlite_file_is_written_on_the_loop(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = running_job(database)
+    notifier = SeeingNotifier(database)
+    recorder = JobRecorder(database, notifier, max_log_bytes=1024)
+    monkeypatch.setattr(job_recorder.asyncio, "to_thread", _no_thread)
+    assert await recorder.record_outcome(job_id, ResultEvent('"done"'))
+    assert notifier.calls == [("notify", job_id, [], "DONE")]
+    assert notifier.ends == [JobEnd(JobStatus.DONE, None, None, '"done"', 0)]
+
+
+async def test_a_large_outcome_goes_to_a_thread(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = running_job(database)
+    recorder = JobRecorder(database, max_log_bytes=1024)
+    monkeypatch.setattr(job_recorder.asyncio, "to_thread", _no_thread)
+    large = ResultEvent('"' + "x" * job_recorder.LOOP_OUTCOME_MAX_BYTES + '"')
+    with pytest.raises(AssertionError, match="worker thread"):
+        await recorder.record_outcome(job_id, large)
+
+
+async def test_an_outcome_waits_in_a_thread_while_another_writer_holds_the_lock(
+    database: Database,
+) -> None:
+    """The loop never waits for SQLite's write lock: the outcome is written once it is free."""
+    job_id = running_job(database)
+    recorder = JobRecorder(database, max_log_bytes=1024)
+    holder = sqlite3.connect(make_url(database.url).database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        writing = asyncio.create_task(recorder.record_outcome(job_id, ResultEvent("1")))
+        started = time.monotonic()
+        await asyncio.sleep(0.05)  # the loop runs meanwhile
+        assert time.monotonic() - started < 1.0 and not writing.done()
+        holder.execute("COMMIT")
+        assert await asyncio.wait_for(writing, 10)
+    finally:
+        holder.close()
+    with database.session(readonly=True) as session:
+        job = JobRepository(session).get(job_id)
+    assert job is not None and job.status is JobStatus.DONE and job.result == "1"

@@ -1,6 +1,6 @@
 """``GET /jobs/{id}/stream`` as a thin endpoint (api/thin_endpoints.py): for a caller already
-checked, the job and its first interim results read in one worker thread, then the route's own
-response."""
+checked, the job and its first interim results read in one go (on the loop for a SQLite file,
+else in a worker thread), then the route's own response."""
 
 from __future__ import annotations
 
@@ -34,7 +34,10 @@ async def stream(
         return receive
     watch = services.hub.watch(job_id)  # before the read: whatever changes after it wakes us
     try:
-        job, interims = await in_thread(services.jobs.get_with_interims, caller, job_id, since)
+        found = services.jobs.get_with_interims_here(caller, job_id, since)
+        if found is None:
+            found = await in_thread(services.jobs.get_with_interims, caller, job_id, since)
+        job, interims = found
         first = FirstRead(watch, job, interims)  # the route reads the job twice, here once
         response = event_stream(services, caller, job, since, first)
     except QRuntimeError:

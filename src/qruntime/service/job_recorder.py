@@ -11,7 +11,8 @@ results, ``notify_ended`` after the outcome (``notify`` where it changed nothing
 wake nobody (streams do not carry them). On PostgreSQL each of those commits also carries a
 signal (:mod:`qruntime.storage.signals`) from ``sender``, which wakes the streams and the
 dispatcher of every other replica. Use it from one event loop; the database work runs in
-worker threads.
+worker threads, but for a small outcome on a SQLite file, written on the loop when no other
+writer holds the lock (:mod:`qruntime.storage.loop_sqlite`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ from qruntime.service.job_end import JobEnd, inline_result
 from qruntime.service.log_buffer import LOG_FLUSH_SECONDS, LogBuffer
 from qruntime.storage import Database, JobRepository, StoredInterim
 from qruntime.storage.hot_path import HotPath
+from qruntime.storage.loop_sqlite import LoopSQLite, is_busy
 from qruntime.storage.signals import Signal, SignalKind, Signals
+
+#: An outcome up to this size (its result or message) may be written on the event loop:
+#: checking and storing it takes the loop ~0.3 ms; a larger one goes to a thread.
+LOOP_OUTCOME_MAX_BYTES = 16 * 1024
 
 
 class JobNotifier(Protocol):
@@ -71,6 +77,7 @@ class JobRecorder:
         """``sender`` names the writer in its signals: a replica ignores the ones it sent."""
         self._db = db
         self._hot = HotPath(db)  # interim batches and outcomes: the plain DB-API path
+        self._on_loop = LoopSQLite.of(db)
         self._notifier: JobNotifier = notifier if notifier is not None else NoNotifier()
         self._signals = Signals(sender)
         self._max_log_bytes = max_log_bytes
@@ -122,7 +129,10 @@ class JobRecorder:
         status never changes again.
         """
         await self.flush(job_id)
-        end = await asyncio.to_thread(self._finish_with, job_id, event)
+        try:
+            end = self._finish_on_loop(job_id, event)
+        except _InAThread:
+            end = await asyncio.to_thread(self._finish_with, job_id, event)
         if end is None:
             self._notifier.notify(job_id)
         else:
@@ -151,6 +161,19 @@ class JobRecorder:
         """Forget the job's waiting output unstored: someone else records the job now."""
         self._logs.pop(job_id, None)
 
+    def _finish_on_loop(self, job_id: str, event: TerminalEvent) -> JobEnd | None:
+        """The outcome written right here; :class:`_InAThread` where it must not be (no loop
+        connection, a large outcome, another writer holding the lock: nothing written)."""
+        on_loop = self._on_loop
+        if on_loop is None or _outcome_bytes(event) > LOOP_OUTCOME_MAX_BYTES:
+            raise _InAThread
+        try:
+            return self._finish_with(job_id, event, on_loop.hot)
+        except Exception as error:
+            if is_busy(error):
+                raise _InAThread from error
+            raise
+
     def _flush_soon(self, job_id: str) -> None:
         task = asyncio.ensure_future(self.flush(job_id))
         self._flushes.add(task)  # a task nobody references may be collected mid-flight
@@ -173,7 +196,9 @@ class JobRecorder:
                 job_id, lines, cap_bytes=self._max_log_bytes, already_dropped=dropped
             )
 
-    def _finish_with(self, job_id: str, event: TerminalEvent) -> JobEnd | None:
+    def _finish_with(
+        self, job_id: str, event: TerminalEvent, hot: HotPath | None = None
+    ) -> JobEnd | None:
         if isinstance(event, ResultEvent):
             status, reason, message, result = JobStatus.DONE, None, None, event.data
             problem = published_json_problem(event.data)
@@ -186,10 +211,20 @@ class JobRecorder:
             message = repair_text(message)
         signal = Signal(SignalKind.CHANGED, job_id, self._signals.sender, status.value)
         message = message or None
-        last_seq = self._hot.finish(
+        last_seq = (hot or self._hot).finish(
             job_id, status, reason=reason, error_message=message, result=result, signal=signal
         )
         if last_seq is None:
             return None
         status, reason = JobStatus(status), JobReason(reason) if reason is not None else None
         return JobEnd(status, reason, message, inline_result(status, result), last_seq)
+
+
+class _InAThread(Exception):
+    """This outcome is written in a worker thread, not on the loop."""
+
+
+def _outcome_bytes(event: TerminalEvent) -> int:
+    if isinstance(event, ResultEvent):
+        return len(event.data)
+    return len(event.message or "")

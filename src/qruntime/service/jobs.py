@@ -36,6 +36,7 @@ from qruntime.service.storage_budget import StorageBudget
 from qruntime.storage import Database, JobRepository, StoredInterim, StoredJob
 from qruntime.storage.hot_path import Admission, HotPath
 from qruntime.storage.hot_reads import HotReads
+from qruntime.storage.loop_sqlite import LoopSQLite, is_busy
 from qruntime.storage.signals import DELETED, Signal, SignalKind, Signals
 from qruntime.storage.usage import stored_bytes_of
 
@@ -77,6 +78,7 @@ class JobService:
         self._signals = Signals(scheduler.replica_id)
         self._hot = HotPath(db)  # submit on the plain DB-API connection
         self._reads = HotReads.of(db)
+        self._on_loop = LoopSQLite.of(db)
         self._max_inputs_bytes = max_inputs_bytes
         self._max_queued = max_queued_jobs_per_user
 
@@ -206,6 +208,22 @@ class JobService:
         """As :meth:`get`, with its interim results after ``since`` read in the same go (a
         stream's first read: the job first, so a finished job comes with all of them)."""
         job, interims = self._reads.job_and_interims(job_id, after=since)
+        return _visible(caller, job_id, job), interims
+
+    def get_with_interims_here(
+        self, caller: Principal, job_id: str, since: int
+    ) -> tuple[StoredJob, list[StoredInterim]] | None:
+        """:meth:`get_with_interims` on the event loop, for a SQLite file (no thread hop on a
+        stream's way to its first event); None where it takes a thread (PostgreSQL, or a
+        lock it would wait for: nothing was read)."""
+        if self._on_loop is None:
+            return None
+        try:
+            job, interims = self._on_loop.reads.job_and_interims(job_id, after=since)
+        except Exception as error:
+            if is_busy(error):
+                return None
+            raise
         return _visible(caller, job_id, job), interims
 
     def result(self, caller: Principal, job_id: str) -> str:
