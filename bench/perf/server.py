@@ -52,20 +52,23 @@ def bench_server(
     max_concurrent_jobs: int | None = None,
     database_url: str | None = None,
     counting: bool = False,
+    python: str | None = None,
 ) -> Iterator[BenchServer]:
     """Started with the embedded defaults (SQLite, sandbox, warm pool), stopped at the end.
 
     ``database_url`` (PostgreSQL) replaces the SQLite file; ``counting`` runs the server under
-    counting_serve.py, whose statement counts :func:`statement_counts` reads.
+    counting_serve.py, whose statement counts :func:`statement_counts` reads; ``python`` is
+    another virtual environment's interpreter, whose installed code serves (and its zygote's).
     """
+    interpreter = Path(python or sys.executable)
     base = Path(tempfile.mkdtemp(prefix="qruntime-bench-"))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     if counting:
-        command = [sys.executable, str(COUNTING_SERVE), "serve", "--port", str(port)]
+        command = [str(interpreter), str(COUNTING_SERVE), "serve", "--port", str(port)]
     else:
-        command = [str(Path(sys.executable).with_name("qruntime")), "serve", "--port", str(port)]
+        command = [str(interpreter.with_name("qruntime")), "serve", "--port", str(port)]
     command += ["--data-dir", str(base / "data"), "--log-level", "warning"]
     command += ["--worker-pool-size", str(worker_pool_size)]
     if max_concurrent_jobs is not None:
