@@ -19,9 +19,10 @@ from storage_support import add_job, fresh_database, make_user, start_job
 from qruntime.domain.errors import NotFoundError
 from qruntime.domain.job import JobStatus
 from qruntime.domain.users import Role
-from qruntime.service.jobs import JobService
+from qruntime.service.jobs import LOOP_READ_INTERIMS, JobService
 from qruntime.service.principal import Principal
 from qruntime.storage import Database
+from qruntime.storage.hot_path import HotPath
 from qruntime.storage.loop_sqlite import LoopSQLite, is_busy
 
 
@@ -106,3 +107,15 @@ def test_postgresql_reads_in_a_thread(tmp_path: Path) -> None:
     with fresh_database("postgresql", tmp_path) as database:
         caller, job_id = running_job(database)
         assert jobs_of(database).get_with_interims_here(caller, job_id, 0) is None
+
+
+def test_a_stream_with_many_interims_to_read_first_reads_them_in_a_thread(
+    database: Database,
+) -> None:
+    caller, job_id = running_job(database)
+    many = LOOP_READ_INTERIMS + 1
+    HotPath(database).add_interims(job_id, [(seq, "{}") for seq in range(1, many + 1)])
+    jobs = jobs_of(database)
+    assert jobs.get_with_interims_here(caller, job_id, 0) is None
+    found = jobs.get_with_interims_here(caller, job_id, 1)  # one fewer after seq 1
+    assert found is not None and [i.seq for i in found[1]] == list(range(2, many + 1))

@@ -56,6 +56,11 @@ class ResourcesUnavailableError(ValidationFailed):
     what = "resource request"
 
 
+#: A stream's first read is made on the event loop only with at most this many interims to
+#: read: many more would hold the loop (a thread's read lets it run between rows).
+LOOP_READ_INTERIMS = 64
+
+
 class JobService:
     def __init__(
         self,
@@ -214,17 +219,20 @@ class JobService:
         self, caller: Principal, job_id: str, since: int
     ) -> tuple[StoredJob, list[StoredInterim]] | None:
         """:meth:`get_with_interims` on the event loop, for a SQLite file (no thread hop on a
-        stream's way to its first event); None where it takes a thread (PostgreSQL, or a
-        lock it would wait for: nothing was read)."""
+        stream's way to its first event); None where it takes a thread (PostgreSQL, more than
+        ``LOOP_READ_INTERIMS`` interims to read, or a lock it would wait for)."""
         if self._on_loop is None:
             return None
         try:
-            job, interims = self._on_loop.reads.job_and_interims(job_id, after=since)
+            job, interims = self._on_loop.reads.job_and_few_interims(
+                job_id, after=since, at_most=LOOP_READ_INTERIMS
+            )
         except Exception as error:
             if is_busy(error):
                 return None
             raise
-        return _visible(caller, job_id, job), interims
+        visible = _visible(caller, job_id, job)
+        return None if interims is None else (visible, interims)
 
     def result(self, caller: Principal, job_id: str) -> str:
         job = self.get(caller, job_id)

@@ -59,6 +59,19 @@ class HotReads:
         (rows,) = self._sql.read([(_JOB, {"id": job_id})])
         return self._job(rows)
 
+    def job_and_few_interims(
+        self, job_id: str, *, after: int, at_most: int
+    ) -> tuple[StoredJob | None, list[StoredInterim] | None]:
+        """As :meth:`job_and_interims` (the job read first), but the interims only if the job
+        counted at most ``at_most`` after ``after``; None for them otherwise (none read)."""
+        job = self.job(job_id)
+        if job is None:
+            return None, []
+        if job.interim_count - after > at_most:
+            return job, None
+        (rows,) = self._sql.read([(_INTERIMS, {"job_id": job_id, "after": after})])
+        return job, [StoredInterim.from_row(row) for row in self._interims.rows(rows)]
+
     def job_and_interims(
         self, job_id: str, *, after: int = 0
     ) -> tuple[StoredJob | None, list[StoredInterim]]:
