@@ -138,6 +138,10 @@ def main(argv: list[str]) -> None:
     die_with_supervisor(int(argv[2]))
     config = json.loads(argv[3])
     started = time.perf_counter()
+    if config.get("huge_pages", True):
+        from qruntime.execution.arena_reserve import reserve_arenas
+
+        reserve_arenas()  # arenas in one run, which the heap's collapse below can take whole
     missing = preload(config["preload"], config["gpu"])
     gc.collect()
     gc.freeze()  # forked workers then share these objects' pages instead of copying them
