@@ -29,11 +29,12 @@ from qruntime.service.event_batches import BATCH_SHAPE, MAX_INTERVAL, batched
 from qruntime.service.fair_share import FairShare
 from qruntime.service.job_recorder import JobRecorder
 from qruntime.service.job_slots import JobSlots
+from qruntime.service.queue_watch import QueueWatch
 from qruntime.service.remote_cancel import request_cancel, stored_job, wait_until_ended
 from qruntime.service.stream_hub import StreamHub
 from qruntime.storage import Database, JobRepository, StoredJob
 from qruntime.storage.job_claims import JobClaims
-from qruntime.storage.plain_claims import PlainClaims
+from qruntime.storage.plain_claims import ClaimTransaction, PlainClaims
 from qruntime.storage.signals import Signals
 
 log = logging.getLogger("qruntime.scheduler")
@@ -90,6 +91,7 @@ class Scheduler:
         self._running: dict[str, _Running] = {}
         self._slots = JobSlots(max_concurrent_jobs, self._running)
         self._one_claim = threading.Lock()  # the dispatcher's and submits' claims take turns
+        self._queue = QueueWatch()  # a job's end skips the scan while the queue is known empty
         self._fair_share = FairShare()
         self._wakeup: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -111,6 +113,7 @@ class Scheduler:
 
     def wake(self) -> None:
         """Tell the dispatcher to look at the queue; safe to call from any thread."""
+        self._queue.changed()
         if self._loop is None or self._wakeup is None:
             return
         with contextlib.suppress(RuntimeError):  # loop already closed at shutdown
@@ -121,6 +124,7 @@ class Scheduler:
         run now, as the dispatcher would (same fair share and caps), and start it on the loop,
         with no dispatcher wake-up and scan on the job's path. False where it did not claim
         (no free slot, the executor down or placing jobs itself): wake the dispatcher then."""
+        self._queue.changed()  # the submit's job is in the queue now
         loop = self._loop
         if loop is None or self._stopping or self._executor.places_before_start:
             return False
@@ -354,8 +358,8 @@ class Scheduler:
             running.finished.set()
             self._hub.notify(job.id)
             self._hub.forget(job.id)
-            if not self._stopping and self._wakeup is not None:
-                self._wakeup.set()
+            if not self._stopping and self._wakeup is not None and not self._queue.known_empty():
+                self._wakeup.set()  # a slot is free: a queued job may start
 
     async def _place_held(self, running: _Running) -> bool:
         """Wait until the executor placed a held job, then start it (RUNNING from now); False
@@ -481,12 +485,23 @@ class Scheduler:
         """A job is claimed only once the executor has room for it: until then it stays
         QUEUED (a job that no node could ever hold was refused at submit)."""
         with self._one_claim:
+            look = self._queue.look()
             room = self._executor.room()
             claimed: list[StoredJob] | None = None
+            emptied = False
+
+            def plain(claims: ClaimTransaction) -> list[StoredJob] | None:
+                nonlocal emptied
+                started = claim_plain(claims, **self._claim_settings(slots, room))
+                # Every queued job, not just every head (the heads leave out session jobs
+                # waiting their turn and jobs other replicas hold), started by this claim?
+                emptied = started is not None and claims.queued == len(started)
+                return started
+
             if not self._executor.places_before_start:  # the plain DB-API path, as a rule
-                claimed = self._plain_claims.transaction(
-                    lambda claims: claim_plain(claims, **self._claim_settings(slots, room))
-                )
+                claimed = self._plain_claims.transaction(plain)
+            if emptied:
+                self._queue.found_empty(look)
             if claimed is None:  # jobs of sessions or batches wait, or held jobs: the ORM's way
                 claimed = self._claim_in_session(slots, ended, room)
             for job in claimed:
@@ -524,6 +539,7 @@ class Scheduler:
         with self._db.session() as session:
             if JobClaims(session).release_held(job_id, replica_id=self.replica_id):
                 self._signals.queued(session, job_id)  # others may claim it now
+        self._queue.changed()
 
     def _claims_settled(self) -> None:
         """Returns once no claim is in flight (a submit's or the dispatcher's)."""
@@ -541,6 +557,7 @@ class Scheduler:
                     [job.id for job in claimed], replica_id=self.replica_id
                 ):
                     self._signals.queued(session, job_id)  # others may claim it now
+            self._queue.changed()
         except Exception:  # the database may be gone too: their leases run out, as before
             log.exception("could not give claimed jobs back to the queue at stop")
 

@@ -39,9 +39,14 @@ _STARTABLE_IN_GROUPS = (
     "WHERE g.mode != :session_mode OR (g.turn = 1 AND NOT EXISTS (SELECT 1 FROM jobs AS running "
     "WHERE running.session_id = g.session_id AND running.status = :running))"
 )
+#: Every queued job, claimable or not (of a session waiting its turn, held by a replica), up
+#: to ``:bound``: a claim that starts that many leaves none (:attr:`ClaimTransaction.queued`).
+_QUEUED_UP_TO = (
+    "(SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = :queued LIMIT :bound) AS q)"
+)
 _HEADS = (
-    "SELECT id, owner_id, resources, session_id FROM (SELECT id, owner_id, created_at, "
-    "resources, session_id, row_number() OVER (PARTITION BY owner_id "
+    f"SELECT id, owner_id, resources, session_id, {_QUEUED_UP_TO} FROM (SELECT id, owner_id, "
+    "created_at, resources, session_id, row_number() OVER (PARTITION BY owner_id "
     "ORDER BY created_at, id) AS rank FROM jobs WHERE status = :queued "
     f"AND (session_id IS NULL OR id IN ({_STARTABLE_IN_GROUPS})) AND {_CLAIMABLE}) AS ranked "
     "WHERE rank <= :per_owner ORDER BY created_at, id"
@@ -98,6 +103,8 @@ class ClaimTransaction:
         self._tx = tx
         self._sqlite = tx.sql.sqlite
         self._now = utcnow() if self._sqlite else None
+        #: Jobs QUEUED as the heads were read (up to their ``per_owner`` + 1); None if no head.
+        self.queued: int | None = None
 
     def current_time(self) -> datetime:
         """As :func:`database_now` in this transaction."""
@@ -110,9 +117,10 @@ class ClaimTransaction:
         rows = self._tx.fetch(
             self._timed(_HEADS),
             self._values(queued=True, running=True, session_mode=SessionMode.SESSION.value)
-            | {"per_owner": per_owner},
+            | {"per_owner": per_owner, "bound": per_owner + 1},
         )
-        return [QueuedJob(*row) for row in rows]
+        self.queued = int(rows[0][4]) if rows else None
+        return [QueuedJob(*row[:4]) for row in rows]
 
     def running_per_owner(
         self, owner_ids: Collection[int], *, now: datetime | None = None
