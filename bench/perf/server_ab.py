@@ -1,84 +1,113 @@
-"""Two servers at once, each with its own ``PYTHONPATH`` (the server's code; the zygote's
-environment drops it), trivial jobs alternating between them: an A/B of server-side code
-that both sides see at one load.
+"""Two servers up at once, one running old code and one new, trivial jobs alternating between
+them one by one: an end-to-end A/B that a loaded, shared machine cannot skew as much as runs
+taken in turn (both sides see the same moments). Each side runs as another virtual
+environment installs it, so worker- and zygote-side code differs too.
 
-    .venv/bin/python bench/perf/server_ab.py 150 4 sqlite old=/path/to/old/src new=src
-    .venv/bin/python bench/perf/server_ab.py 150 4 pg old=/path/to/old/src new=src
+.venv/bin/python bench/perf/server_ab.py 100 /path/to/old/.venv [.venv] [postgres]
 
-Per round: each server's CPU per job, its event loop's and its other threads' (from /proc, in
-10 ms ticks). The side started first reads 0.07-0.13 ms higher in an A/A run: run both orders.
+Per side: end to end p50 / p95 and the p50 of each stage (stages.py's, from the side's own
+database), on SQLite or each side on a fresh PostgreSQL database.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+import sqlite3
 import sys
-from pathlib import Path
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 
-from common import TRIVIAL_PROGRAM, metadata
-from cpu_budget import thread_cpu
+from common import metadata, percentile
 from server import BenchServer, bench_server, wait_for_warm_pool
+from stages import STAGES, STAMP_PROGRAM, _stamp
+from statements import fresh_postgres
 
 from qruntime.client import RuntimeService
 
-WARM_UP = 10
+_TIMES = "SELECT id, created_at, started_at, ended_at FROM jobs"
 
 
-def per_job(server: BenchServer, before: dict[str, float], jobs: int) -> tuple[float, float]:
-    """Milliseconds per job of the event loop (the main thread) and of the other threads."""
-    after = thread_cpu(server.pid)
-    spent = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
-    loop = spent.pop(str(server.pid), 0.0)
-    return loop * 1000 / jobs, sum(spent.values()) * 1000 / jobs
+@dataclass
+class Side:
+    name: str
+    server: BenchServer
+    database_url: str | None
+    service: RuntimeService
+    program: str
+    #: Per job: its id, the SDK's clock before ``run``, its first line's clock, result in hand.
+    marks: list[tuple[str, float, float, float]] = field(default_factory=list)
+
+    def run_one(self) -> None:
+        wait_for_warm_pool(self.server, 2)
+        started = time.time()
+        job = self.service.run(self.program, {}, options={"backend_name": "aer_simulator"})
+        first_line = job.result(timeout=60)
+        self.marks.append((job.job_id(), started, first_line, time.time()))
+
+    def stored_times(self) -> dict[str, tuple[float, float, float]]:
+        if self.database_url is None:
+            database = sqlite3.connect(self.server.directory / "data" / "qruntime.db")
+            try:
+                rows = [tuple(map(str, row)) for row in database.execute(_TIMES)]
+            finally:
+                database.close()
+        else:
+            from sqlalchemy import create_engine, text
+
+            engine = create_engine(self.database_url)
+            with engine.connect() as connection:
+                rows = [tuple(map(str, row)) for row in connection.execute(text(_TIMES))]
+            engine.dispose()
+        return {row[0]: (_stamp(row[1]), _stamp(row[2]), _stamp(row[3])) for row in rows}
+
+    def report(self, warm_up: int) -> list[str]:
+        stored = self.stored_times()
+        spans: list[list[float]] = [[] for _ in STAGES]
+        totals = []
+        for job_id, started, first_line, done in self.marks[warm_up:]:
+            created, running, ended = stored[job_id]
+            steps = (created - started, running - created, first_line - running)
+            for span, value in zip(spans, (*steps, ended - first_line, done - ended), strict=True):
+                span.append(value * 1000)
+            totals.append((done - started) * 1000)
+        lines = [
+            f"{self.name}: end to end p50 {percentile(totals, 50):.2f} ms, "
+            f"p95 {percentile(totals, 95):.2f} ms ({len(totals)} jobs)"
+        ]
+        for (label, _), span in zip(STAGES, spans, strict=True):
+            lines.append(f"  {percentile(span, 50):6.2f} ms  {label}")
+        return lines
 
 
-def compare(jobs: int, rounds: int, postgres: bool, sides: dict[str, str]) -> None:
-    with contextlib.ExitStack() as stack:
-        servers: dict[str, BenchServer] = {}
-        for name, path in sides.items():
-            os.environ["PYTHONPATH"] = str(Path(path).resolve())
-            url = None
-            if postgres:
-                from statements import fresh_postgres
-
-                url = stack.enter_context(fresh_postgres())
-            servers[name] = stack.enter_context(bench_server(database_url=url))
-        os.environ.pop("PYTHONPATH")
-        clients = {}
-        for name, server in servers.items():
+def main(count: int, old: str, new: str, postgres: bool) -> None:
+    warm_up = 2
+    with ExitStack() as stack:
+        sides = []
+        for name, venv in (("old", old), ("new", new)):
+            url = stack.enter_context(fresh_postgres()) if postgres else None
+            python = os.path.join(venv, "bin", "python")
+            server = stack.enter_context(bench_server(database_url=url, python=python))
             service = RuntimeService(url=server.url, token=server.token)
-            clients[name] = (service, service.upload_program(TRIVIAL_PROGRAM, metadata("ab")))
-            wait_for_warm_pool(server, 2)
-
-        def run_one(name: str, n: int) -> None:
-            service, program = clients[name]
-            job = service.run(program, {"n": n}, options={"backend_name": "aer_simulator"})
-            if job.result(timeout=60) != n:
-                raise RuntimeError(f"{name}: job {n} returned a wrong result")
-
-        for n in range(WARM_UP):
-            for name in sides:
-                run_one(name, n)
-        for r in range(rounds):
-            before = {name: thread_cpu(server.pid) for name, server in servers.items()}
-            order = list(sides) if r % 2 == 0 else list(reversed(sides))
-            for n in range(jobs):
-                for name in order if n % 2 == 0 else reversed(order):
-                    run_one(name, n)
-            parts = []
-            for name, server in servers.items():
-                loop, others = per_job(server, before[name], jobs)
-                parts.append(f"{name}: loop {loop:.2f} others {others:.2f} all {loop + others:.2f}")
-            with open("/proc/loadavg") as load:
-                figure = load.read().split()[0]
-            print(f"round {r}: " + " | ".join(parts) + f" | load {figure}", flush=True)
+            program = service.upload_program(STAMP_PROGRAM, metadata("server-ab"))
+            sides.append(Side(name, server, url, service, program))
+        load = [os.getloadavg()[0]]
+        for n in range(count + warm_up):
+            for side in sides if n % 2 == 0 else sides[::-1]:  # who goes first alternates too
+                side.run_one()
+        load.append(os.getloadavg()[0])
+        print(f"{'PostgreSQL' if postgres else 'SQLite'}, load {load[0]:.1f} -> {load[1]:.1f}")
+        for side in sides:
+            print("\n".join(side.report(warm_up)), flush=True)
 
 
 if __name__ == "__main__":
-    compare(
-        int(sys.argv[1]),
-        int(sys.argv[2]),
-        sys.argv[3] == "pg",
-        dict(arg.split("=", 1) for arg in sys.argv[4:]),
+    arguments = [a for a in sys.argv[1:] if a != "postgres"]
+    if len(arguments) not in (2, 3):
+        sys.exit(__doc__)
+    main(
+        int(arguments[0]),
+        arguments[1],
+        arguments[2] if len(arguments) == 3 else ".venv",
+        "postgres" in sys.argv[1:],
     )
