@@ -5,8 +5,9 @@ environment installs it, so worker- and zygote-side code differs too.
 
 .venv/bin/python bench/perf/server_ab.py 100 /path/to/old/.venv [.venv] [postgres]
 
-Per side: end to end p50 / p95 and the p50 of each stage (stages.py's, from the side's own
-database), on SQLite or each side on a fresh PostgreSQL database.
+Per side: end to end p50 / p95, the p50 of each stage (stages.py's, from the side's own
+database) and the server process's CPU per job (its event loop's thread and the rest), on
+SQLite or each side on a fresh PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -26,6 +27,19 @@ from statements import fresh_postgres
 from qruntime.client import RuntimeService
 
 _TIMES = "SELECT id, created_at, started_at, ended_at FROM jobs"
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(stat_path: str) -> float:
+    """User plus system seconds from a /proc stat file (a process's or one thread's)."""
+    with open(stat_path) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def server_cpu(pid: int) -> tuple[float, float]:
+    """The server's CPU seconds: all its threads (the exited ones too), its main (loop) thread."""
+    return cpu_seconds(f"/proc/{pid}/stat"), cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
 
 
 @dataclass
@@ -37,6 +51,8 @@ class Side:
     program: str
     #: Per job: its id, the SDK's clock before ``run``, its first line's clock, result in hand.
     marks: list[tuple[str, float, float, float]] = field(default_factory=list)
+    #: The server's (all threads, loop thread) CPU seconds after the warm-up and at the end.
+    cpu: list[tuple[float, float]] = field(default_factory=list)
 
     def run_one(self) -> None:
         wait_for_warm_pool(self.server, 2)
@@ -75,6 +91,14 @@ class Side:
             f"{self.name}: end to end p50 {percentile(totals, 50):.2f} ms, "
             f"p95 {percentile(totals, 95):.2f} ms ({len(totals)} jobs)"
         ]
+        if len(self.cpu) == 2:
+            (total0, loop0), (total1, loop1) = self.cpu
+            loop, rest = (loop1 - loop0) * 1000, (total1 - total0 - loop1 + loop0) * 1000
+            jobs = len(totals)
+            lines.append(
+                f"  server CPU per job {(loop + rest) / jobs:.2f} ms: "
+                f"loop {loop / jobs:.2f} ms, other threads {rest / jobs:.2f} ms"
+            )
         for (label, _), span in zip(STAGES, spans, strict=True):
             lines.append(f"  {percentile(span, 50):6.2f} ms  {label}")
         return lines
@@ -93,8 +117,13 @@ def main(count: int, old: str, new: str, postgres: bool) -> None:
             sides.append(Side(name, server, url, service, program))
         load = [os.getloadavg()[0]]
         for n in range(count + warm_up):
+            if n == warm_up:
+                for side in sides:
+                    side.cpu.append(server_cpu(side.server.pid))
             for side in sides if n % 2 == 0 else sides[::-1]:  # who goes first alternates too
                 side.run_one()
+        for side in sides:
+            side.cpu.append(server_cpu(side.server.pid))
         load.append(os.getloadavg()[0])
         print(f"{'PostgreSQL' if postgres else 'SQLite'}, load {load[0]:.1f} -> {load[1]:.1f}")
         for side in sides:
