@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine
+from collections.abc import AsyncIterator, Collection, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,17 +24,13 @@ from qruntime.domain.job import JobReason, JobStatus
 from qruntime.domain.resources import JobResources
 from qruntime.execution import Executor, JobRequest
 from qruntime.execution.executor import ExecutorUnavailable
-from qruntime.service.claims import claim_jobs, claim_plain, start_held
 from qruntime.service.event_batches import BATCH_SHAPE, MAX_INTERVAL, batched
-from qruntime.service.fair_share import FairShare
 from qruntime.service.job_recorder import JobRecorder
 from qruntime.service.job_slots import JobSlots
-from qruntime.service.queue_watch import QueueWatch
+from qruntime.service.queue_work import QueueWork
 from qruntime.service.remote_cancel import request_cancel, stored_job, wait_until_ended
 from qruntime.service.stream_hub import StreamHub
-from qruntime.storage import Database, JobRepository, StoredJob
-from qruntime.storage.job_claims import JobClaims
-from qruntime.storage.plain_claims import ClaimTransaction, PlainClaims
+from qruntime.storage import Database, StoredJob
 from qruntime.storage.signals import Signals
 
 log = logging.getLogger("qruntime.scheduler")
@@ -82,17 +78,20 @@ class Scheduler:
         self._executor = executor
         self._hub = hub
         self.replica_id = replica_id
-        self._lease_seconds = lease_seconds
         self._cancel_wait = cancel_wait_seconds
-        self._max_running_per_user = max_running_jobs_per_user
         self._signals = Signals(replica_id)
         self._recorder = JobRecorder(db, hub, max_log_bytes=max_log_bytes, sender=replica_id)
-        self._plain_claims = PlainClaims(db)
+        self._queue_work = QueueWork(
+            db,
+            executor,
+            self._signals,
+            replica_id=replica_id,
+            lease_seconds=lease_seconds,
+            max_running_per_user=max_running_jobs_per_user,
+        )
+        self._queue = self._queue_work.queue
         self._running: dict[str, _Running] = {}
         self._slots = JobSlots(max_concurrent_jobs, self._running)
-        self._one_claim = threading.Lock()  # the dispatcher's and submits' claims take turns
-        self._queue = QueueWatch()  # a job's end skips the scan while the queue is known empty
-        self._fair_share = FairShare()
         self._wakeup: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -146,7 +145,7 @@ class Scheduler:
             loop.call_soon_threadsafe(self._take, claimed, ended, slots)
         except RuntimeError:  # the loop closed: nothing will run them here
             self._slots.give_back(slots)
-            self._unstart(claimed)
+            self._queue_work.unstart(claimed)
         return True
 
     @property
@@ -171,7 +170,7 @@ class Scheduler:
             if running is not None:
                 await self._stop_or_wait(running)
                 break
-            if await asyncio.to_thread(self._cancel_queued, job_id):
+            if await asyncio.to_thread(self._queue_work.cancel_queued, job_id):
                 self._hub.notify(job_id)
                 break
             job = await asyncio.to_thread(stored_job, self._db, job_id)
@@ -233,7 +232,7 @@ class Scheduler:
         """Stop dispatching; running jobs are killed and recorded as interrupted; jobs claimed
         meanwhile that never ran go back to the queue."""
         self._stopping = True
-        await asyncio.to_thread(self._claims_settled)
+        await asyncio.to_thread(self._queue_work.settled)
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -305,7 +304,7 @@ class Scheduler:
             for job_id in ended:  # of a session or batch that ended before they could start
                 self._hub.notify(job_id)
             if self._stopping:  # claimed as stop() began: back to the queue, not run here
-                self._unstart(claimed)
+                self._queue_work.unstart(claimed)
                 claimed = []
             for job in claimed:
                 running = _Running(job, held=self._executor.places_before_start)
@@ -370,7 +369,7 @@ class Scheduler:
             if not running.cancel_requested:
                 await self._executor.reserve(self._request(job))
                 if not running.cancel_requested:
-                    started = await asyncio.to_thread(self._start_held, job.id)
+                    started = await asyncio.to_thread(self._queue_work.start_held, job.id)
                     if started is not None:
                         running.job, running.held = started, False
                         return True
@@ -398,10 +397,10 @@ class Scheduler:
         if running.lease_lost:
             return
         if running.cancel_requested:
-            if await asyncio.to_thread(self._cancel_queued, job_id):
+            if await asyncio.to_thread(self._queue_work.cancel_queued, job_id):
                 self._hub.notify(job_id)
         else:
-            await asyncio.to_thread(self._release_held, job_id)
+            await asyncio.to_thread(self._queue_work.release_held, job_id)
 
     def _request(self, job: StoredJob) -> JobRequest:
         return JobRequest(
@@ -482,96 +481,7 @@ class Scheduler:
     # Database work, run in worker threads.
 
     def _claim(self, slots: int, ended: list[str]) -> list[StoredJob]:
-        """A job is claimed only once the executor has room for it: until then it stays
-        QUEUED (a job that no node could ever hold was refused at submit)."""
-        with self._one_claim:
-            look = self._queue.look()
-            room = self._executor.room()
-            claimed: list[StoredJob] | None = None
-            emptied = False
-
-            def plain(claims: ClaimTransaction) -> list[StoredJob] | None:
-                nonlocal emptied
-                started = claim_plain(claims, **self._claim_settings(slots, room))
-                # Every queued job, not just every head (the heads leave out session jobs
-                # waiting their turn and jobs other replicas hold), started by this claim?
-                emptied = started is not None and claims.queued == len(started)
-                return started
-
-            if not self._executor.places_before_start:  # the plain DB-API path, as a rule
-                claimed = self._plain_claims.transaction(plain)
-            if emptied:
-                self._queue.found_empty(look)
-            if claimed is None:  # jobs of sessions or batches wait, or held jobs: the ORM's way
-                claimed = self._claim_in_session(slots, ended, room)
-            for job in claimed:
-                self._executor.taken(_resources(job.resources))
-            return claimed
-
-    def _claim_settings(self, slots: int, room: Callable[[JobResources], bool]) -> dict[str, Any]:
-        """What either claim path is told: this replica, its slots, the lease and the limits."""
-        return {
-            "replica_id": self.replica_id,
-            "slots": slots,
-            "lease_seconds": self._lease_seconds,
-            "fair_share": self._fair_share,
-            "signals": self._signals,
-            "max_running_per_user": self._max_running_per_user,
-            "fits": lambda resources: room(_resources(resources)),
-        }
-
-    def _claim_in_session(
-        self, slots: int, ended: list[str], room: Callable[[JobResources], bool]
-    ) -> list[StoredJob]:
-        with self._db.session() as session:
-            return claim_jobs(
-                session,
-                **self._claim_settings(slots, room),
-                ended=ended,
-                hold=self._executor.places_before_start,
-            )
-
-    def _start_held(self, job_id: str) -> StoredJob | None:
-        with self._db.session() as session:
-            return start_held(session, job_id, replica_id=self.replica_id, signals=self._signals)
-
-    def _release_held(self, job_id: str) -> None:
-        with self._db.session() as session:
-            if JobClaims(session).release_held(job_id, replica_id=self.replica_id):
-                self._signals.queued(session, job_id)  # others may claim it now
-        self._queue.changed()
-
-    def _claims_settled(self) -> None:
-        """Returns once no claim is in flight (a submit's or the dispatcher's)."""
-        with self._one_claim:
-            pass
-
-    def _unstart(self, claimed: list[StoredJob]) -> None:
-        """Claimed jobs this stopping replica will not run go back to the queue, where they
-        run after its restart or on another replica, rather than end INTERRUPTED unrun."""
-        if not claimed:
-            return
-        try:
-            with self._db.session() as session:
-                for job_id in JobClaims(session).unstart(
-                    [job.id for job in claimed], replica_id=self.replica_id
-                ):
-                    self._signals.queued(session, job_id)  # others may claim it now
-            self._queue.changed()
-        except Exception:  # the database may be gone too: their leases run out, as before
-            log.exception("could not give claimed jobs back to the queue at stop")
-
-    def _cancel_queued(self, job_id: str) -> bool:
-        with self._db.session() as session:
-            jobs = JobRepository(session)
-            cancelled = jobs.cancel_queued(job_id, "cancelled by request before it started")
-            if cancelled is not None:
-                self._signals.changed(session, job_id, JobStatus.CANCELLED.value)
-            return cancelled is not None
-
-
-def _resources(stored: str | None) -> JobResources:
-    return JobResources.from_json(json.loads(stored or "null"))
+        return self._queue_work.claim(slots, ended)
 
 
 def _finished_message(job: StoredJob) -> str:
