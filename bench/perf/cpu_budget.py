@@ -21,6 +21,7 @@ from server import BenchServer, wait_for_warm_pool, zygote_pid
 from qruntime.client import RuntimeService
 
 TICK = os.sysconf("SC_CLK_TCK")
+POSTGRES = "PostgreSQL (its backends and WAL writer)"
 
 
 @dataclass
@@ -32,6 +33,8 @@ class CpuSample:
     zygote: float = 0.0
     workers: float = 0.0  # reaped by the zygote
     kernel_threads: float = 0.0  # every kernel thread of the machine
+    #: PostgreSQL's processes as the jobs use them (0 on SQLite): see :func:`postgres_cpu`.
+    postgres: float = 0.0
     #: Of the above, the seconds spent in the kernel on the process's behalf (system time).
     system: dict[str, float] = field(default_factory=dict)
 
@@ -70,6 +73,30 @@ def kernel_thread_cpu() -> float:
     return total / TICK
 
 
+def postgres_cpu(database: str) -> tuple[float, float]:
+    """CPU and system seconds so far of PostgreSQL on this machine as the jobs use it: the
+    backends of ``database`` and the processes without a database (WAL writer, checkpointer,
+    background writer, ...), machine-wide like the kernel threads."""
+    total = system = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                title = cmdline.read().split(b"\0")[0].decode(errors="replace")
+            fields = _stat(f"/proc/{pid}/stat")
+        except OSError:  # it ended meanwhile
+            continue
+        if not title.startswith("postgres: "):
+            continue
+        words = title.split()
+        auxiliary = len(words) < 5  # "postgres: 15/main: walwriter", not "... user db host state"
+        if auxiliary or f" {database} " in f" {title} ":
+            total += int(fields[11]) + int(fields[12])
+            system += int(fields[12])
+    return total / TICK, system / TICK
+
+
 def sample(server: BenchServer, zygote: int) -> CpuSample:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     threads = thread_cpu(server.pid)
@@ -80,6 +107,9 @@ def sample(server: BenchServer, zygote: int) -> CpuSample:
         "workers": int(zygote_fields[14]) / TICK,
         "client (SDK)": usage.ru_stime,
     }
+    postgres = 0.0
+    if server.database is not None:
+        postgres, system[POSTGRES] = postgres_cpu(server.database)
     return CpuSample(
         client=usage.ru_utime + usage.ru_stime,
         server_threads=threads,
@@ -87,6 +117,7 @@ def sample(server: BenchServer, zygote: int) -> CpuSample:
         workers=(int(zygote_fields[13]) + int(zygote_fields[14])) / TICK,
         kernel_threads=kernel_thread_cpu(),
         system=system,
+        postgres=postgres,
     )
 
 
@@ -114,6 +145,8 @@ def cpu_per_job(
     per_job["workers"] = (after.workers - before.workers) * ms
     per_job["client (SDK)"] = (after.client - before.client) * ms
     per_job["kernel threads (machine-wide)"] = (after.kernel_threads - before.kernel_threads) * ms
+    if server.database is not None:
+        per_job[POSTGRES] = (after.postgres - before.postgres) * ms
     if kernel is not None:
         for name, seconds in after.system.items():
             kernel[name] = (seconds - before.system.get(name, 0.0)) * ms

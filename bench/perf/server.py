@@ -30,6 +30,7 @@ class BenchServer:
     pid: int
     directory: Path
     counts: Path | None = None  # where counting_serve.py writes its statement counts
+    database: str | None = None  # the PostgreSQL database's name; None on SQLite
 
 
 def statement_counts(server: BenchServer) -> dict[str, int]:
@@ -91,7 +92,8 @@ def bench_server(
         admin_token = base / "data" / "admin-token"  # only the database's first replica writes one
         token = admin_token.read_text().strip() if admin_token.exists() else ""
         counts = base / "counts.json" if counting else None
-        yield BenchServer(url, token, process.pid, base, counts)
+        database = None if database_url is None else _database_name(database_url)
+        yield BenchServer(url, token, process.pid, base, counts, database)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -101,6 +103,12 @@ def bench_server(
             process.wait()
         log.close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _database_name(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).database
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
