@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 
 #: Seconds uvicorn waits for open requests (event streams) when asked to stop.
 GRACEFUL_SHUTDOWN_SECONDS = 5
-#: uvicorn's HTTP/1.1 parser (a dependency of ours, docs/performance.md says why).
-HTTP_PARSER = "httptools"
-#: uvicorn's event loop (a dependency of ours too).
-EVENT_LOOP = "uvloop"
+#: uvicorn's HTTP/1.1 parser and event loop, named so that whatever else is installed does not
+#: change them: httptools and uvloop took ~0.35 and ~0.4 ms of server CPU off a job but added
+#: 0.01-0.02 ms to each interim result streamed (docs/performance.md, round 7).
+HTTP_PARSER = "h11"
+EVENT_LOOP = "asyncio"
 
 
 def serve(
@@ -169,11 +170,7 @@ def uvicorn_config(app: Any, settings: Settings, log_level: str) -> uvicorn.Conf
         # claim any address and dodge the per-address limit on failed authentications.
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
-        # httptools (llhttp, in C) parses a request for ~0.35 ms less server CPU than h11;
-        # named, not "auto", so a missing httptools fails the start instead of falling back.
-        http=HTTP_PARSER,
-        # uvloop (libuv, in C) runs the loop's callbacks, transports and futures for ~0.4 ms
-        # less server CPU per job; named for the same reason. The server forks nothing itself.
+        http=HTTP_PARSER,  # not "auto": the same parser and loop wherever it is installed
         loop=EVENT_LOOP,
     )
 
